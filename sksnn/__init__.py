@@ -1,0 +1,21 @@
+"""Self-normalizing neural networks as scikit-learn estimators.
+
+Importing sksnn imports neither Keras nor a backend: they load on the first
+``fit`` (prediction runs on NumPy).
+"""
+
+from ._classifier import SNNClassifier
+from ._regressor import SNNRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["SNNClassifier", "SNNRegressor", "build_snn", "__version__"]
+
+
+def __getattr__(name):
+    # build_snn lives with the Keras graph; import Keras only when asked for.
+    if name == "build_snn":
+        from ._network import build_snn
+
+        return build_snn
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

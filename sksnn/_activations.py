@@ -1,0 +1,78 @@
+"""Activation names shared by the NumPy inference path and the Keras graph.
+
+Names follow :class:`~sklearn.neural_network.MLPClassifier` (``"logistic"``,
+``"identity"``) so one parameter grid serves both estimators; each maps to the
+Keras activation that computes the same function.
+"""
+
+import numpy as np
+
+# Klambauer et al. (2017), eq. (2); Keras uses the same constants.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+# MLP-style name -> Keras activation name.
+KERAS_ACTIVATIONS = {
+    "selu": "selu",
+    "elu": "elu",
+    "relu": "relu",
+    "tanh": "tanh",
+    "logistic": "sigmoid",
+    "identity": "linear",
+    "softmax": "softmax",
+}
+
+HIDDEN_ACTIVATIONS = frozenset({"selu", "elu", "relu", "tanh", "logistic", "identity"})
+
+
+def _selu(x):
+    negative = x <= 0
+    x[negative] = SELU_ALPHA * np.expm1(x[negative])
+    x *= SELU_SCALE
+    return x
+
+
+def _elu(x):
+    negative = x <= 0
+    x[negative] = np.expm1(x[negative])
+    return x
+
+
+def _relu(x):
+    return np.maximum(x, 0, out=x)
+
+
+def _tanh(x):
+    return np.tanh(x, out=x)
+
+
+def _logistic(x):
+    # 1 / (1 + exp(-x)), written with tanh so large |x| cannot overflow.
+    np.multiply(x, 0.5, out=x)
+    np.tanh(x, out=x)
+    x += 1
+    x *= 0.5
+    return x
+
+
+def _identity(x):
+    return x
+
+
+def _softmax(x):
+    x -= x.max(axis=1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=1, keepdims=True)
+    return x
+
+
+# In-place NumPy versions, used by the inference path.
+NUMPY_ACTIVATIONS = {
+    "selu": _selu,
+    "elu": _elu,
+    "relu": _relu,
+    "tanh": _tanh,
+    "logistic": _logistic,
+    "identity": _identity,
+    "softmax": _softmax,
+}

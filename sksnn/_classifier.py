@@ -1,0 +1,397 @@
+"""SNNClassifier: label encoding, class weights, predict_proba."""
+
+import numpy as np
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from ._base import BaseSNN
+
+
+class SNNClassifier(ClassifierMixin, BaseSNN):
+    """Self-normalizing neural network classifier.
+
+    A stack of Dense layers with SELU activation and LeCun-normal weights,
+    trained with Keras on standardized inputs (Klambauer et al., 2017). The
+    parameters carry the names and meanings of
+    :class:`~sklearn.neural_network.MLPClassifier`, so one parameter grid
+    serves both.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(256, 256, 256)
+        The ith element is the number of units in the ith hidden layer.
+        The source article's network is ``(100,) * 20``.
+
+    activation : {'selu', 'elu', 'relu', 'tanh', 'logistic', 'identity'}, default='selu'
+        Hidden-layer activation. Self-normalization needs 'selu'.
+
+    kernel_initializer : {'lecun_normal', 'lecun_uniform', 'he_normal', 'he_uniform', \
+'glorot_normal', 'glorot_uniform', 'random_normal', 'random_uniform', \
+'truncated_normal', 'orthogonal'}, default='lecun_normal'
+        Keras initializer of every kernel. Self-normalization needs
+        'lecun_normal' (variance ``1 / fan_in``).
+
+    dropout : float in [0, 1), default=0.0
+        Rate of the :class:`keras.layers.AlphaDropout` after each hidden layer.
+
+    standardize : bool, default=True
+        Standardize the features with a :class:`~sklearn.preprocessing.StandardScaler`
+        fitted on the training data (``scaler_``). Self-normalization assumes
+        standardized inputs.
+
+    optimizer : {'nadam', 'adam', 'adamw', 'sgd', 'rmsprop'}, default='nadam'
+        Keras optimizer; Nadam is the source article's choice.
+
+    alpha : float, default=1e-4
+        Strength of the L2 penalty, with MLPClassifier's scaling
+        (``alpha / 2 * ||W||^2`` divided by the batch's summed sample weight).
+
+    batch_size : int or 'auto', default='auto'
+        Size of minibatches; 'auto' means ``min(200, n_samples)`` as in MLP.
+
+    learning_rate_init : float, default=1e-3
+        Learning rate of the optimizer.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, dropout, batch shuffling and the
+        early-stopping split. Pass an int for reproducible results.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization: training stops when the loss (or the
+        validation score, with ``early_stopping``) does not improve by at
+        least ``tol`` for ``n_iter_no_change`` consecutive epochs.
+
+    verbose : bool or int, default=False
+        Print the loss of each epoch.
+
+    warm_start : bool, default=False
+        Continue from the weights of the previous fit.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified),
+        stop when its accuracy stops improving, and keep the best weights.
+
+    validation_fraction : float in (0, 1), default=0.1
+        Proportion of training data held out for early stopping.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without ``tol`` improvement before stopping.
+
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, multiplied into ``sample_weight``.
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray of shape (n_classes,)
+        Class labels for each output.
+
+    loss_ : float
+        Mean training loss of the last epoch (with the L2 penalty).
+
+    best_loss_ : float or None
+        Lowest training loss reached; None with ``early_stopping``.
+
+    loss_curve_ : list of float
+        Training loss of each epoch.
+
+    validation_scores_ : list of float or None
+        Validation accuracy of each epoch with ``early_stopping``, else None.
+
+    best_validation_score_ : float or None
+        Best validation accuracy with ``early_stopping``, else None.
+
+    t_ : int
+        Number of training samples seen by the solver.
+
+    coefs_ : list of ndarray
+        Kernel of each Dense layer, input to output.
+
+    intercepts_ : list of ndarray
+        Bias of each Dense layer, input to output.
+
+    scaler_ : StandardScaler or None
+        The fitted feature scaler (None when ``standardize=False``).
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    n_iter_ : int
+        Number of epochs run by the last call to fit or partial_fit.
+
+    n_layers_ : int
+        Number of layers, input and output included.
+
+    n_outputs_ : int
+        Number of output units.
+
+    out_activation_ : str
+        Output activation: 'logistic' (binary, multilabel) or 'softmax'.
+
+    model_ : keras.Sequential
+        The trained network, built on access (see :attr:`BaseSNN.model_`).
+
+    See Also
+    --------
+    SNNRegressor : The regression counterpart.
+    sklearn.neural_network.MLPClassifier : The scikit-learn baseline.
+
+    Notes
+    -----
+    Predictions are computed with NumPy from ``coefs_`` and ``intercepts_``;
+    no Keras backend is imported to predict.
+
+    References
+    ----------
+    Klambauer, G., Unterthiner, T., Mayr, A. and Hochreiter, S. (2017).
+    Self-Normalizing Neural Networks. NeurIPS 30.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sksnn import SNNClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SNNClassifier(hidden_layer_sizes=(16, 16), max_iter=50, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **BaseSNN._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256, 256, 256),
+        activation="selu",
+        *,
+        kernel_initializer="lecun_normal",
+        dropout=0.0,
+        standardize=True,
+        optimizer="nadam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        class_weight=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            kernel_initializer=kernel_initializer,
+            dropout=dropout,
+            standardize=standardize,
+            optimizer=optimizer,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+        )
+        self.class_weight = class_weight
+
+    # ------------------------------------------------------------------ hooks
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(
+                        "warm_start can only be used where `y` has the same "
+                        "classes as in the previous call to fit. Previously "
+                        f"got {self.classes_}, `y` has {classes}"
+                    )
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. "
+                    f"`self.classes_` has {self.classes_}. 'y' has {classes}."
+                )
+        return X, y
+
+    def _training_sample_weight(self, y, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        if isinstance(self.class_weight, dict):
+            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            if unknown:
+                raise ValueError(f"class_weight names labels not in the data: {sorted(map(str, unknown))}.")
+        weights = compute_sample_weight(self.class_weight, y).astype(np.float64)
+        return weights if sample_weight is None else sample_weight * weights
+
+    def _encode_targets(self, y, sample_weight, first_pass):
+        return self._label_binarizer.transform(y)
+
+    def _training_setup(self):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "categorical", "softmax"
+        return "binary", "logistic"
+
+    def _validation_score(self, output, y, sample_weight):
+        if not np.isfinite(output).all():
+            return np.nan
+        return accuracy_score(y, self._decode(output), sample_weight=sample_weight)
+
+    def _decode(self, output):
+        if output.shape[1] == 1 and self._label_binarizer.y_type_ != "multilabel-indicator":
+            output = output.ravel()
+        return self._label_binarizer.inverse_transform(output)
+
+    # ----------------------------------------------------------------- public
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target labels; a 2-D indicator matrix means multilabel.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights; a weight of 2 counts like a repeated row.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Update the network with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target labels.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        classes : array of shape (n_classes,), default=None
+            All the classes that may appear in any call; required on the
+            first call, ignored afterwards.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict using the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            The predicted classes.
+        """
+        return self._decode(self._forward(X))
+
+    def predict_proba(self, X):
+        """Probability estimates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``; for
+            multilabel targets, the probability of each label.
+        """
+        proba = self._forward(X)
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            return proba
+        if len(self.classes_) == 1:
+            return np.ones((proba.shape[0], 1), dtype=proba.dtype)
+        if self.n_outputs_ == 1:
+            proba = proba.ravel()
+            return np.column_stack([1 - proba, proba])
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of the probability estimates.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``np.log(predict_proba(X))``.
+        """
+        return np.log(self.predict_proba(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

@@ -1,0 +1,166 @@
+"""The Keras graph: a Dense-only stack with SELU and LeCun-normal weights.
+
+No scikit-learn here. This module imports Keras, so the estimators import it
+only when they train (``import sksnn`` stays cheap).
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from ._activations import KERAS_ACTIVATIONS
+
+OPTIMIZERS = {
+    "nadam": keras.optimizers.Nadam,
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+}
+
+
+def _seeded_initializer(name, seed):
+    """The Keras initializer ``name`` with its seed fixed (if it takes one)."""
+    initializer = keras.initializers.get(name)
+    config = initializer.get_config()
+    if "seed" in config:
+        config["seed"] = seed
+        initializer = type(initializer).from_config(config)
+    return initializer
+
+
+def build_snn(
+    n_features,
+    n_outputs,
+    hidden_layer_sizes=(100,),
+    *,
+    activation="selu",
+    kernel_initializer="lecun_normal",
+    dropout=0.0,
+    output_activation="softmax",
+    dtype="float32",
+    seed=None,
+    name="snn",
+):
+    """Build a self-normalizing network: Dense layers only, SELU, LeCun normal.
+
+    Dropout, when asked for, is :class:`keras.layers.AlphaDropout`, which keeps
+    the mean and variance that SELU self-normalizes to. The output layer comes
+    once, after the hidden layers.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+    n_outputs : int
+        Number of output units.
+    hidden_layer_sizes : sequence of int, default=(100,)
+        Units of each hidden layer.
+    activation : str, default='selu'
+        Hidden activation: an MLP-style name ('selu', 'elu', 'relu', 'tanh',
+        'logistic', 'identity') or any Keras activation name.
+    kernel_initializer : str, default='lecun_normal'
+        Keras initializer name for every kernel.
+    dropout : float, default=0.0
+        AlphaDropout rate after each hidden layer; 0 adds no dropout layer.
+    output_activation : str, default='softmax'
+        Output activation ('softmax', 'logistic', 'identity', or a Keras name).
+    dtype : str, default='float32'
+        Dtype of the weights and computations.
+    seed : int or None, default=None
+        Seed for the initializers and dropout; an int makes the network
+        reproducible.
+    name : str, default='snn'
+        Name of the Keras model.
+
+    Returns
+    -------
+    keras.Sequential
+        The uncompiled network.
+
+    Examples
+    --------
+    >>> from sksnn import build_snn
+    >>> model = build_snn(4, 3, hidden_layer_sizes=(8, 8))
+    >>> [layer.name for layer in model.layers]
+    ['hidden_0', 'hidden_1', 'output']
+    """
+    seeds = np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=2 * len(hidden_layer_sizes) + 1)
+    layers = [keras.Input(shape=(n_features,), dtype=dtype)]
+    for i, units in enumerate(hidden_layer_sizes):
+        layers.append(
+            keras.layers.Dense(
+                int(units),
+                activation=KERAS_ACTIVATIONS.get(activation, activation),
+                kernel_initializer=_seeded_initializer(kernel_initializer, int(seeds[2 * i])),
+                dtype=dtype,
+                name=f"hidden_{i}",
+            )
+        )
+        if dropout > 0:
+            layers.append(keras.layers.AlphaDropout(dropout, seed=int(seeds[2 * i + 1]), dtype=dtype, name=f"alpha_dropout_{i}"))
+    layers.append(
+        keras.layers.Dense(
+            int(n_outputs),
+            activation=KERAS_ACTIVATIONS.get(output_activation, output_activation),
+            kernel_initializer=_seeded_initializer(kernel_initializer, int(seeds[-1])),
+            dtype=dtype,
+            name="output",
+        )
+    )
+    return keras.Sequential(layers, name=name)
+
+
+def dense_layers(model):
+    """The Dense layers of ``model``, input to output."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def get_dense_weights(model):
+    """Kernels and biases of the Dense layers as two lists of NumPy arrays."""
+    layers = dense_layers(model)
+    coefs = [keras.ops.convert_to_numpy(layer.kernel) for layer in layers]
+    intercepts = [keras.ops.convert_to_numpy(layer.bias) for layer in layers]
+    return coefs, intercepts
+
+
+def set_dense_weights(model, coefs, intercepts):
+    """Load kernels and biases into the Dense layers of ``model``."""
+    for layer, kernel, bias in zip(dense_layers(model), coefs, intercepts, strict=True):
+        layer.set_weights([kernel, bias])
+
+
+class HalfSquaredError(keras.losses.Loss):
+    """``0.5 * mean((y_pred - y_true) ** 2)``: MLPRegressor's squared loss."""
+
+    def call(self, y_true, y_pred):
+        return 0.5 * ops.mean(ops.square(y_pred - y_true), axis=-1)
+
+
+class PenalizedNetwork(keras.Model):
+    """Training wrapper: adds MLP's L2 penalty, ``alpha / 2 * ||W||^2 / sum(w)``.
+
+    scikit-learn's MLP divides the penalty by the batch's summed sample weight,
+    so a sample weight of 2 is the same as a repeated row. A fixed Keras
+    ``kernel_regularizer`` cannot do that, hence ``compute_loss``.
+    """
+
+    def __init__(self, network, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self.network = network
+        self.alpha = float(alpha)
+        self._kernels_of = dense_layers(network)
+
+    def call(self, inputs, training=False):
+        return self.network(inputs, training=training)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        if self.alpha == 0:
+            return loss
+        squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
+        if sample_weight is None:
+            total_weight = ops.cast(ops.shape(y_pred)[0], loss.dtype)
+        else:
+            total_weight = ops.cast(ops.sum(sample_weight), loss.dtype)
+        return loss + 0.5 * self.alpha * ops.cast(squared_norm, loss.dtype) / total_weight

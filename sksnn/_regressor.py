@@ -1,0 +1,295 @@
+"""SNNRegressor: target scaling, predictions in the original units."""
+
+import numpy as np
+from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import column_or_1d, validate_data
+
+from ._base import BaseSNN
+
+
+class SNNRegressor(RegressorMixin, BaseSNN):
+    """Self-normalizing neural network regressor.
+
+    A stack of Dense layers with SELU activation and LeCun-normal weights,
+    trained with Keras on standardized inputs (Klambauer et al., 2017) to
+    minimize the squared error. With ``standardize=True`` the target is
+    standardized too, and predictions come back in its original units. The
+    parameters carry the names and meanings of
+    :class:`~sklearn.neural_network.MLPRegressor`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(256, 256, 256)
+        The ith element is the number of units in the ith hidden layer.
+
+    activation : {'selu', 'elu', 'relu', 'tanh', 'logistic', 'identity'}, default='selu'
+        Hidden-layer activation. Self-normalization needs 'selu'.
+
+    kernel_initializer : {'lecun_normal', 'lecun_uniform', 'he_normal', 'he_uniform', \
+'glorot_normal', 'glorot_uniform', 'random_normal', 'random_uniform', \
+'truncated_normal', 'orthogonal'}, default='lecun_normal'
+        Keras initializer of every kernel.
+
+    dropout : float in [0, 1), default=0.0
+        Rate of the :class:`keras.layers.AlphaDropout` after each hidden layer.
+
+    standardize : bool, default=True
+        Standardize the features (``scaler_``) and the target
+        (``target_scaler_``) with StandardScalers fitted on the training data.
+
+    optimizer : {'nadam', 'adam', 'adamw', 'sgd', 'rmsprop'}, default='nadam'
+        Keras optimizer.
+
+    alpha : float, default=1e-4
+        Strength of the L2 penalty, with MLPRegressor's scaling.
+
+    batch_size : int or 'auto', default='auto'
+        Size of minibatches; 'auto' means ``min(200, n_samples)``.
+
+    learning_rate_init : float, default=1e-3
+        Learning rate of the optimizer.
+
+    max_iter : int, default=200
+        Maximum number of epochs.
+
+    shuffle : bool, default=True
+        Whether to shuffle samples in each epoch.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, dropout, batch shuffling and the
+        early-stopping split.
+
+    tol : float, default=1e-4
+        Tolerance for the optimization (see :class:`SNNClassifier`).
+
+    verbose : bool or int, default=False
+        Print the loss of each epoch.
+
+    warm_start : bool, default=False
+        Continue from the weights of the previous fit.
+
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data, stop when its
+        R^2 stops improving, and keep the best weights.
+
+    validation_fraction : float in (0, 1), default=0.1
+        Proportion of training data held out for early stopping.
+
+    n_iter_no_change : int, default=10
+        Number of epochs without ``tol`` improvement before stopping.
+
+    Attributes
+    ----------
+    loss_ : float
+        Mean training loss of the last epoch: half the squared error on the
+        standardized target, plus the L2 penalty.
+
+    best_loss_ : float or None
+        Lowest training loss reached; None with ``early_stopping``.
+
+    loss_curve_ : list of float
+        Training loss of each epoch.
+
+    validation_scores_ : list of float or None
+        Validation R^2 of each epoch with ``early_stopping``, else None.
+
+    best_validation_score_ : float or None
+        Best validation R^2 with ``early_stopping``, else None.
+
+    t_ : int
+        Number of training samples seen by the solver.
+
+    coefs_ : list of ndarray
+        Kernel of each Dense layer, input to output.
+
+    intercepts_ : list of ndarray
+        Bias of each Dense layer, input to output.
+
+    scaler_ : StandardScaler or None
+        The fitted feature scaler (None when ``standardize=False``).
+
+    target_scaler_ : StandardScaler or None
+        The fitted target scaler (None when ``standardize=False``).
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string feature names.
+
+    n_iter_ : int
+        Number of epochs run by the last call to fit or partial_fit.
+
+    n_layers_ : int
+        Number of layers, input and output included.
+
+    n_outputs_ : int
+        Number of outputs.
+
+    out_activation_ : str
+        Output activation, 'identity'.
+
+    model_ : keras.Sequential
+        The trained network, built on access; its outputs are on the
+        standardized target scale.
+
+    See Also
+    --------
+    SNNClassifier : The classification counterpart.
+    sklearn.neural_network.MLPRegressor : The scikit-learn baseline.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from sksnn import SNNRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = SNNRegressor(hidden_layer_sizes=(16,), max_iter=50, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    >>> bool(reg.score(X, y) > 0.3)
+    True
+    """
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(256, 256, 256),
+        activation="selu",
+        *,
+        kernel_initializer="lecun_normal",
+        dropout=0.0,
+        standardize=True,
+        optimizer="nadam",
+        alpha=1e-4,
+        batch_size="auto",
+        learning_rate_init=1e-3,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            kernel_initializer=kernel_initializer,
+            dropout=dropout,
+            standardize=standardize,
+            optimizer=optimizer,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate_init=learning_rate_init,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+        )
+
+    # ------------------------------------------------------------------ hooks
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=True,
+            dtype=(np.float64, np.float32),
+            reset=reset,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _encode_targets(self, y, sample_weight, first_pass):
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if first_pass:
+            self.target_scaler_ = StandardScaler().fit(Y, sample_weight=sample_weight) if self.standardize else None
+        if self.target_scaler_ is None:
+            return Y
+        return self.target_scaler_.transform(Y)
+
+    def _training_setup(self):
+        return "squared_error", "identity"
+
+    def _validation_score(self, output, y, sample_weight):
+        if not np.isfinite(output).all():
+            return np.nan
+        return r2_score(y, self._decode(output), sample_weight=sample_weight)
+
+    def _decode(self, output):
+        if self.target_scaler_ is not None:
+            output *= self.target_scaler_.scale_
+            output += self.target_scaler_.mean_
+        if output.shape[1] == 1:
+            output = output.ravel()
+        return output
+
+    # ----------------------------------------------------------------- public
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights; a weight of 2 counts like a repeated row.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Update the network with one epoch over the given data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The target values.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predict using the network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The input data.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predicted values, in the units of the training target.
+        """
+        return self._decode(self._forward(X))

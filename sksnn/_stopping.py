@@ -1,0 +1,97 @@
+"""When to stop training: scikit-learn MLP's rules, epoch by epoch.
+
+The progress of a fit is gathered here and copied onto the estimator only once
+training ends, so an interrupted or failed fit never leaves half-updated
+fitted attributes.
+"""
+
+import numpy as np
+
+
+class TrainingProgress:
+    """Loss curve, validation scores and the no-improvement counter of one fit.
+
+    Mirrors ``BaseMultilayerPerceptron._update_no_improvement_count``: an epoch
+    counts as "no improvement" when the training loss is not lower than the
+    best loss by ``tol`` (or, with early stopping, the validation score is not
+    higher than the best score by ``tol``); training stops once more than
+    ``n_iter_no_change`` such epochs come in a row.
+    """
+
+    def __init__(self, *, tol, n_iter_no_change, early_stopping, previous=None):
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        previous = previous or {}
+        self.n_iter = 0
+        self.t = previous.get("t_", 0)
+        self.loss = previous.get("loss_")
+        self.loss_curve = list(previous.get("loss_curve_", []))
+        self.no_improvement_count = previous.get("_no_improvement_count", 0)
+        if early_stopping:
+            self.best_loss = None
+            self.validation_scores = list(previous.get("validation_scores_") or [])
+            best = previous.get("best_validation_score_")
+            self.best_validation_score = -np.inf if best is None else best
+        else:
+            best = previous.get("best_loss_")
+            self.best_loss = np.inf if best is None else best
+            self.validation_scores = None
+            self.best_validation_score = None
+        self.best_weights = None
+        self.stopped_early = False
+        self.diverged = False
+
+    def update(self, loss, n_samples, validation_score=None, weights=None):
+        """Record one epoch; return True when training should stop."""
+        self.n_iter += 1
+        self.t += n_samples
+        self.loss = loss
+        self.loss_curve.append(loss)
+        if not np.isfinite(loss):
+            self.diverged = True
+            return True
+        if self.early_stopping:
+            self.validation_scores.append(validation_score)
+            if validation_score < self.best_validation_score + self.tol:
+                self.no_improvement_count += 1
+            else:
+                self.no_improvement_count = 0
+            if validation_score > self.best_validation_score:
+                self.best_validation_score = validation_score
+                self.best_weights = weights
+        else:
+            if loss > self.best_loss - self.tol:
+                self.no_improvement_count += 1
+            else:
+                self.no_improvement_count = 0
+            self.best_loss = min(self.best_loss, loss)
+        if self.no_improvement_count > self.n_iter_no_change:
+            self.stopped_early = True
+            return True
+        return False
+
+    def stop_message(self):
+        """MLP's message for a stop on no improvement."""
+        if self.early_stopping:
+            return (
+                f"Validation score did not improve more than tol={self.tol:f} "
+                f"for {self.n_iter_no_change} consecutive epochs. Stopping."
+            )
+        return (
+            f"Training loss did not improve more than tol={self.tol:f} "
+            f"for {self.n_iter_no_change} consecutive epochs. Stopping."
+        )
+
+    def fitted_attributes(self):
+        """The estimator attributes this fit produced."""
+        return {
+            "n_iter_": self.n_iter,
+            "t_": self.t,
+            "loss_": self.loss,
+            "loss_curve_": self.loss_curve,
+            "best_loss_": self.best_loss,
+            "validation_scores_": self.validation_scores,
+            "best_validation_score_": self.best_validation_score,
+            "_no_improvement_count": self.no_improvement_count,
+        }
