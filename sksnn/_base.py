@@ -190,28 +190,7 @@ class BaseSNN(BaseEstimator, ABC):
         loss_name, out_activation = self._training_setup()
 
         from ._network import get_dense_weights, set_dense_weights
-        from ._training import make_trainer, run_epochs
-
-        trainer = None if first_pass else getattr(self, "_trainer", None)
-        if trainer is None:
-            trainer = make_trainer(
-                {
-                    "hidden_layer_sizes": hidden_sizes,
-                    "activation": self.activation,
-                    "kernel_initializer": self.kernel_initializer,
-                    "dropout": self.dropout,
-                },
-                n_features=X.shape[1],
-                n_outputs=Y_train.shape[1],
-                loss=loss_name,
-                optimizer=self.optimizer,
-                learning_rate=self.learning_rate_init,
-                alpha=self.alpha,
-                dtype=X.dtype.name,
-                seed=init_seed,
-            )
-            if not first_pass:
-                set_dense_weights(trainer.network, self.coefs_, self.intercepts_)
+        from ._training import get_optimizer_state, run_epochs, set_optimizer_state, trainer_for
 
         progress = TrainingProgress(
             tol=self.tol,
@@ -220,33 +199,56 @@ class BaseSNN(BaseEstimator, ABC):
             previous=None if first_pass else vars(self),
         )
         n_train = X_train.shape[0]
+        architecture = {
+            "hidden_layer_sizes": hidden_sizes,
+            "activation": self.activation,
+            "kernel_initializer": self.kernel_initializer,
+            "dropout": self.dropout,
+        }
+        with trainer_for(
+            architecture,
+            n_features=X.shape[1],
+            n_outputs=Y_train.shape[1],
+            loss=loss_name,
+            optimizer=self.optimizer,
+            learning_rate=self.learning_rate_init,
+            alpha=self.alpha,
+            dtype=X.dtype.name,
+            seed=init_seed,
+        ) as trainer:
+            if not first_pass:
+                set_dense_weights(trainer.network, self.coefs_, self.intercepts_)
+                set_optimizer_state(trainer, self._optimizer_state)
 
-        def on_epoch_end(loss):
-            score = weights = None
-            if self.early_stopping and np.isfinite(loss):
-                weights = get_dense_weights(trainer.network)
-                output = forward(X_val, *weights, self.activation, out_activation)
-                score = self._validation_score(output, y_val, sw_val)
-            stop = progress.update(loss, n_train, score, weights)
-            if self.verbose:
-                print(f"Iteration {progress.n_iter}, loss = {loss:.8f}")
-                if score is not None:
-                    print(f"Validation score: {score:f}")
-                if progress.stopped_early:
-                    print(progress.stop_message())
-            return stop
+            def on_epoch_end(loss):
+                score = weights = None
+                if self.early_stopping and np.isfinite(loss):
+                    weights = get_dense_weights(trainer.network)
+                    output = forward(X_val, *weights, self.activation, out_activation)
+                    score = self._validation_score(output, y_val, sw_val)
+                stop = progress.update(loss, n_train, score, weights)
+                if self.verbose:
+                    print(f"Iteration {progress.n_iter}, loss = {loss:.8f}")
+                    if score is not None:
+                        print(f"Validation score: {score:f}")
+                    if progress.stopped_early:
+                        print(progress.stop_message())
+                return stop
 
-        interrupted = run_epochs(
-            trainer,
-            X_train,
-            Y_train,
-            sw_train,
-            epochs=1 if incremental else self.max_iter,
-            batch_size=self._batch_size(n_train),
-            shuffle=self.shuffle,
-            seed=train_seed,
-            on_epoch_end=on_epoch_end,
-        )
+            interrupted = run_epochs(
+                trainer,
+                X_train,
+                Y_train,
+                sw_train,
+                epochs=1 if incremental else self.max_iter,
+                batch_size=self._batch_size(n_train),
+                shuffle=self.shuffle,
+                seed=train_seed,
+                on_epoch_end=on_epoch_end,
+            )
+            coefs, intercepts = get_dense_weights(trainer.network)
+            optimizer_state = get_optimizer_state(trainer)
+
         if progress.diverged:
             raise ValueError(
                 f"Training diverged: the loss became {progress.loss} at epoch {progress.n_iter}. "
@@ -257,10 +259,8 @@ class BaseSNN(BaseEstimator, ABC):
         if progress.n_iter == 0:  # interrupted before the first epoch ended
             return self
 
-        coefs, intercepts = get_dense_weights(trainer.network)
         if self.early_stopping and progress.best_weights is not None:
             coefs, intercepts = progress.best_weights
-            set_dense_weights(trainer.network, coefs, intercepts)
         if not all(np.isfinite(w).all() for w in (*coefs, *intercepts)):
             raise ValueError(
                 "Solver produced non-finite parameter weights. The input data may"
@@ -274,7 +274,7 @@ class BaseSNN(BaseEstimator, ABC):
             n_outputs_=Y_train.shape[1],
             n_layers_=len(hidden_sizes) + 2,
             out_activation_=out_activation,
-            _trainer=trainer,
+            _optimizer_state=optimizer_state,
         )
         vars(self).update(state)
 
@@ -316,11 +316,3 @@ class BaseSNN(BaseEstimator, ABC):
         )
         set_dense_weights(model, self.coefs_, self.intercepts_)
         return model
-
-    # ------------------------------------------------------------- pickling
-    def __getstate__(self):
-        # The Keras training network holds backend tensors and optimizer state;
-        # the fitted weights are in coefs_/intercepts_, which is all predict needs.
-        state = super().__getstate__()
-        state.pop("_trainer", None)
-        return state

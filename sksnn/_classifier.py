@@ -164,7 +164,8 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     >>> from sklearn.datasets import load_iris
     >>> from sksnn import SNNClassifier
     >>> X, y = load_iris(return_X_y=True)
-    >>> clf = SNNClassifier(hidden_layer_sizes=(16, 16), max_iter=50, random_state=0).fit(X, y)
+    >>> clf = SNNClassifier(hidden_layer_sizes=(16, 16), batch_size=16, max_iter=30, random_state=0)
+    >>> clf = clf.fit(X, y)
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     >>> bool(clf.score(X, y) > 0.9)

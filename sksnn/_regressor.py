@@ -145,7 +145,8 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     >>> from sklearn.datasets import load_diabetes
     >>> from sksnn import SNNRegressor
     >>> X, y = load_diabetes(return_X_y=True)
-    >>> reg = SNNRegressor(hidden_layer_sizes=(16,), max_iter=50, random_state=0).fit(X, y)
+    >>> reg = SNNRegressor(hidden_layer_sizes=(16,), batch_size=32, max_iter=30, random_state=0)
+    >>> reg = reg.fit(X, y)
     >>> reg.predict(X[:3]).shape
     (3,)
     >>> bool(reg.score(X, y) > 0.3)

@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from sksnn import SNNClassifier, SNNRegressor
+from sksnn._activations import HIDDEN_ACTIVATIONS
+
+
+@pytest.mark.parametrize("activation", sorted(HIDDEN_ACTIVATIONS))
+def test_numpy_forward_pass_matches_keras(activation):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((60, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+    clf = SNNClassifier(hidden_layer_sizes=(8, 8), activation=activation, max_iter=5, random_state=0).fit(X, y)
+    keras_proba = np.asarray(clf.model_(clf.scaler_.transform(X).astype(np.float32)))
+    np.testing.assert_allclose(clf.predict_proba(X), keras_proba, rtol=1e-5, atol=1e-6)
+
+
+def test_regressor_model_outputs_standardized_target():
+    rng = np.random.RandomState(1)
+    X = rng.standard_normal((50, 3))
+    y = 1000 + 50 * X[:, 0]
+    reg = SNNRegressor(hidden_layer_sizes=(6,), max_iter=5, random_state=0).fit(X, y)
+    raw = np.asarray(reg.model_(reg.scaler_.transform(X).astype(np.float32)))
+    expected = reg.target_scaler_.inverse_transform(raw).ravel()
+    np.testing.assert_allclose(reg.predict(X), expected, rtol=1e-5)
+
+
+def test_predict_leaves_input_untouched_and_needs_no_backend_call():
+    X = np.random.RandomState(0).standard_normal((30, 3))
+    y = np.arange(30) % 2
+    clf = SNNClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    X_copy = X.copy()
+    clf.predict_proba(X)
+    np.testing.assert_array_equal(X, X_copy)

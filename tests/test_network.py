@@ -1,0 +1,54 @@
+import keras
+import numpy as np
+import pytest
+
+from sksnn import build_snn
+
+
+def test_build_snn_is_dense_selu_lecun_with_one_output_layer():
+    model = build_snn(10, 3, hidden_layer_sizes=(20, 20, 20), seed=0)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert len(model.layers) == len(dense) == 4
+    assert [layer.units for layer in dense] == [20, 20, 20, 3]
+    for layer in dense[:-1]:
+        assert layer.activation is keras.activations.selu
+        assert isinstance(layer.kernel_initializer, keras.initializers.LecunNormal)
+    # The output layer comes once, after the loop (the source article's snippet
+    # put it inside the loop).
+    assert dense[-1].activation is keras.activations.softmax
+    assert dense[-1].name == "output"
+
+
+def test_dropout_is_alpha_dropout_after_each_hidden_layer():
+    model = build_snn(5, 1, hidden_layer_sizes=(8, 8), dropout=0.1, output_activation="logistic", seed=0)
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Dense", "AlphaDropout", "Dense", "AlphaDropout", "Dense"]
+    assert model.layers[-1].activation is keras.activations.sigmoid
+
+
+def test_lecun_normal_weights_have_variance_one_over_fan_in():
+    model = build_snn(400, 2, hidden_layer_sizes=(300,), seed=0)
+    kernel = keras.ops.convert_to_numpy(model.layers[0].kernel)
+    assert kernel.var() == pytest.approx(1 / 400, rel=0.05)
+    assert abs(kernel.mean()) < 0.01
+
+
+def test_seed_makes_the_network_reproducible():
+    first = build_snn(6, 2, hidden_layer_sizes=(5,), seed=3).get_weights()
+    second = build_snn(6, 2, hidden_layer_sizes=(5,), seed=3).get_weights()
+    other = build_snn(6, 2, hidden_layer_sizes=(5,), seed=4).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_selu_stack_self_normalizes_through_depth():
+    # Standardized inputs through 20 untrained SELU/LeCun layers keep mean ~0 and
+    # variance ~1; the same stack with ReLU/He does not stay there.
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((2000, 100)).astype("float32")
+    snn = build_snn(100, 1, hidden_layer_sizes=(100,) * 20, output_activation="identity", seed=0)
+    activations = X
+    for layer in snn.layers[:-1]:
+        activations = keras.ops.convert_to_numpy(layer(activations))
+    assert abs(activations.mean()) < 0.15
+    assert 0.7 < activations.std() < 1.3

@@ -1,0 +1,36 @@
+import numpy as np
+
+from sksnn._stopping import TrainingProgress
+
+
+def test_stops_after_n_iter_no_change_epochs_without_tol_improvement():
+    progress = TrainingProgress(tol=0.1, n_iter_no_change=2, early_stopping=False)
+    decisions = [progress.update(loss, 10) for loss in [1.0, 0.5, 0.45, 0.44, 0.43]]
+    assert decisions == [False, False, False, False, True]
+    assert progress.stopped_early and progress.best_loss == 0.43
+    assert progress.n_iter == 5 and progress.t == 50
+    assert "Training loss did not improve" in progress.stop_message()
+
+
+def test_early_stopping_tracks_best_score_and_its_weights():
+    progress = TrainingProgress(tol=0.0, n_iter_no_change=1, early_stopping=True)
+    for score, weights in [(0.5, "w1"), (0.8, "w2"), (0.7, "w3")]:
+        assert not progress.update(1.0, 1, score, weights)
+    assert progress.update(1.0, 1, 0.6, "w4")
+    assert progress.best_validation_score == 0.8 and progress.best_weights == "w2"
+    assert progress.validation_scores == [0.5, 0.8, 0.7, 0.6]
+
+
+def test_non_finite_loss_stops_at_once():
+    progress = TrainingProgress(tol=0.0, n_iter_no_change=10, early_stopping=False)
+    assert progress.update(np.nan, 1)
+    assert progress.diverged
+
+
+def test_warm_start_continues_the_history():
+    previous = {"t_": 30, "loss_curve_": [2.0, 1.0], "best_loss_": 1.0, "_no_improvement_count": 1}
+    progress = TrainingProgress(tol=0.0, n_iter_no_change=5, early_stopping=False, previous=previous)
+    progress.update(0.9, 10)
+    attrs = progress.fitted_attributes()
+    assert attrs["loss_curve_"] == [2.0, 1.0, 0.9] and attrs["t_"] == 40 and attrs["n_iter_"] == 1
+    assert previous["loss_curve_"] == [2.0, 1.0]  # the old list is not mutated
