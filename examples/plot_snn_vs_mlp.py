@@ -28,10 +28,10 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, stratify=y, random_sta
 # The MLP gets its own StandardScaler; SNNClassifier standardizes internally
 # (standardize=True), so the extra scaler changes nothing for it.
 pipeline = Pipeline([("scale", StandardScaler()), ("model", MLPClassifier())])
-common = {"max_iter": 60, "batch_size": 32, "random_state": 0}
+common = {"max_iter": 30, "batch_size": 64, "random_state": 0}
 param_grid = {
     "model": [MLPClassifier(**common), SNNClassifier(**common)],
-    "model__hidden_layer_sizes": [(128, 128), (64,) * 8],
+    "model__hidden_layer_sizes": [(128, 128), (64,) * 6],
     "model__alpha": [1e-4, 1e-2],
 }
 

@@ -190,7 +190,7 @@ class BaseSNN(BaseEstimator, ABC):
         loss_name, out_activation = self._training_setup()
 
         from ._network import get_dense_weights, set_dense_weights
-        from ._training import get_optimizer_state, run_epochs, set_optimizer_state, trainer_for
+        from ._training import get_optimizer_state, precision, run_epochs, set_optimizer_state, trainer_for
 
         progress = TrainingProgress(
             tol=self.tol,
@@ -205,17 +205,20 @@ class BaseSNN(BaseEstimator, ABC):
             "kernel_initializer": self.kernel_initializer,
             "dropout": self.dropout,
         }
-        with trainer_for(
-            architecture,
-            n_features=X.shape[1],
-            n_outputs=Y_train.shape[1],
-            loss=loss_name,
-            optimizer=self.optimizer,
-            learning_rate=self.learning_rate_init,
-            alpha=self.alpha,
-            dtype=X.dtype.name,
-            seed=init_seed,
-        ) as trainer:
+        with (
+            precision(X.dtype.name),
+            trainer_for(
+                architecture,
+                n_features=X.shape[1],
+                n_outputs=Y_train.shape[1],
+                loss=loss_name,
+                optimizer=self.optimizer,
+                learning_rate=self.learning_rate_init,
+                alpha=self.alpha,
+                dtype=X.dtype.name,
+                seed=init_seed,
+            ) as trainer,
+        ):
             if not first_pass:
                 set_dense_weights(trainer.network, self.coefs_, self.intercepts_)
                 set_optimizer_state(trainer, self._optimizer_state)
@@ -291,7 +294,9 @@ class BaseSNN(BaseEstimator, ABC):
         """Network output (after the output activation) for raw input X."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype)
-        return forward(_apply_scaler(self.scaler_, X), self.coefs_, self.intercepts_, self.activation, self.out_activation_)
+        return forward(
+            _apply_scaler(self.scaler_, X), self.coefs_, self.intercepts_, self.activation, self.out_activation_
+        )
 
     @property
     def model_(self):
@@ -303,16 +308,19 @@ class BaseSNN(BaseEstimator, ABC):
         """
         check_is_fitted(self)
         from ._network import build_snn, set_dense_weights
+        from ._training import precision
 
-        model = build_snn(
-            self.n_features_in_,
-            self.n_outputs_,
-            hidden_layer_sizes=[c.shape[1] for c in self.coefs_[:-1]],
-            activation=self.activation,
-            kernel_initializer=self.kernel_initializer,
-            dropout=self.dropout,
-            output_activation=self.out_activation_,
-            dtype=self.coefs_[0].dtype.name,
-        )
-        set_dense_weights(model, self.coefs_, self.intercepts_)
+        dtype = self.coefs_[0].dtype.name
+        with precision(dtype):
+            model = build_snn(
+                self.n_features_in_,
+                self.n_outputs_,
+                hidden_layer_sizes=[c.shape[1] for c in self.coefs_[:-1]],
+                activation=self.activation,
+                kernel_initializer=self.kernel_initializer,
+                dropout=self.dropout,
+                output_activation=self.out_activation_,
+                dtype=dtype,
+            )
+            set_dense_weights(model, self.coefs_, self.intercepts_)
         return model

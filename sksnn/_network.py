@@ -98,7 +98,9 @@ def build_snn(
             )
         )
         if dropout > 0:
-            layers.append(keras.layers.AlphaDropout(dropout, seed=int(seeds[2 * i + 1]), dtype=dtype, name=f"alpha_dropout_{i}"))
+            layers.append(
+                keras.layers.AlphaDropout(dropout, seed=int(seeds[2 * i + 1]), dtype=dtype, name=f"alpha_dropout_{i}")
+            )
     layers.append(
         keras.layers.Dense(
             int(n_outputs),

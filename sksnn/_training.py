@@ -112,6 +112,20 @@ def set_optimizer_state(trainer, state):
         variable.assign(value)
 
 
+def precision(dtype):
+    """A context in which the backend computes in ``dtype``.
+
+    JAX computes in 32 bits unless 64-bit types are enabled; they are enabled
+    for the fits of float64 data only (as MLP trains in the dtype of X), and
+    only within the fit, so the user's JAX configuration stays as it was.
+    """
+    if dtype == "float64" and keras.backend.backend() == "jax":
+        import jax
+
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, seed):
     """A compiled :class:`PenalizedNetwork`, freshly initialized from ``seed``.
@@ -121,13 +135,30 @@ def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, 
     network returns to the pool when the block ends.
     """
     spec = {**spec, "hidden_layer_sizes": tuple(spec["hidden_layer_sizes"])}
-    key = (keras.backend.backend(), n_features, n_outputs, tuple(sorted(spec.items())), loss, optimizer,
-           learning_rate, alpha, dtype)
+    key = (
+        keras.backend.backend(),
+        n_features,
+        n_outputs,
+        tuple(sorted(spec.items())),
+        loss,
+        optimizer,
+        learning_rate,
+        alpha,
+        dtype,
+    )
     network = build_snn(n_features, n_outputs, output_activation="identity", dtype=dtype, seed=seed, **spec)
     trainer = _POOL.take(key)
     if trainer is None:
-        trainer = _compile(network, n_features=n_features, n_outputs=n_outputs, loss=loss, optimizer=optimizer,
-                           learning_rate=learning_rate, alpha=alpha, dtype=dtype)
+        trainer = _compile(
+            network,
+            n_features=n_features,
+            n_outputs=n_outputs,
+            loss=loss,
+            optimizer=optimizer,
+            learning_rate=learning_rate,
+            alpha=alpha,
+            dtype=dtype,
+        )
     else:
         # Same architecture, so the variables (weights and dropout seed state) pair up.
         for variable, fresh in zip(trainer.network.variables, network.variables, strict=True):

@@ -34,8 +34,14 @@ def test_estimator_types():
 
 
 def test_clone_keeps_every_parameter():
-    est = SNNClassifier(hidden_layer_sizes=(7, 5), dropout=0.05, optimizer="adam", class_weight={0: 2.0, 1: 1.0},
-                        early_stopping=True, random_state=3)
+    est = SNNClassifier(
+        hidden_layer_sizes=(7, 5),
+        dropout=0.05,
+        optimizer="adam",
+        class_weight={0: 2.0, 1: 1.0},
+        early_stopping=True,
+        random_state=3,
+    )
     cloned = clone(est)
     assert cloned.get_params() == est.get_params()
     assert cloned is not est
@@ -54,7 +60,9 @@ def test_pipeline_and_cross_val_score(cancer):
 def test_grid_search(cancer, n_jobs):
     X, y = cancer
     grid = {"hidden_layer_sizes": [(8,), (16, 16)], "alpha": [1e-4, 1e-2]}
-    search = GridSearchCV(SNNClassifier(batch_size=32, max_iter=15, random_state=0), grid, cv=2, n_jobs=n_jobs).fit(X, y)
+    search = GridSearchCV(SNNClassifier(batch_size=32, max_iter=15, random_state=0), grid, cv=2, n_jobs=n_jobs).fit(
+        X, y
+    )
     assert len(search.cv_results_["params"]) == 4
     assert search.best_score_ > 0.85
     assert search.best_estimator_.hidden_layer_sizes in grid["hidden_layer_sizes"]
@@ -64,7 +72,9 @@ def test_grid_search_results_do_not_depend_on_n_jobs(cancer):
     X, y = cancer
     grid = {"alpha": [1e-4, 1e-1]}
     runs = [
-        GridSearchCV(SNNClassifier(hidden_layer_sizes=(8,), batch_size=32, max_iter=10, random_state=0), grid, cv=2, n_jobs=n)
+        GridSearchCV(
+            SNNClassifier(hidden_layer_sizes=(8,), batch_size=32, max_iter=10, random_state=0), grid, cv=2, n_jobs=n
+        )
         .fit(X, y)
         .cv_results_["mean_test_score"]
         for n in (1, 2)
@@ -74,11 +84,20 @@ def test_grid_search_results_do_not_depend_on_n_jobs(cancer):
 
 def test_one_param_grid_serves_mlp_and_snn(cancer):
     X, y = cancer
-    grid = {"hidden_layer_sizes": [(16,)], "alpha": [1e-4, 1e-3], "learning_rate_init": [1e-3],
-            "batch_size": [32], "max_iter": [20], "early_stopping": [False]}
+    grid = {
+        "hidden_layer_sizes": [(16,)],
+        "alpha": [1e-4, 1e-3],
+        "learning_rate_init": [1e-3],
+        "batch_size": [32],
+        "max_iter": [20],
+        "early_stopping": [False],
+    }
     for est in (MLPClassifier(random_state=0), SNNClassifier(random_state=0)):
-        search = GridSearchCV(make_pipeline(StandardScaler(), est),
-                              {f"{type(est).__name__.lower()}__{k}": v for k, v in grid.items()}, cv=2)
+        search = GridSearchCV(
+            make_pipeline(StandardScaler(), est),
+            {f"{type(est).__name__.lower()}__{k}": v for k, v in grid.items()},
+            cv=2,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             search.fit(X, y)
