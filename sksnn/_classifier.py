@@ -23,7 +23,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(256, 256, 256)
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100, 100)
         The ith element is the number of units in the ith hidden layer.
         The source article's network is ``(100,) * 20``.
 
@@ -179,7 +179,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
 
     def __init__(
         self,
-        hidden_layer_sizes=(256, 256, 256),
+        hidden_layer_sizes=(100, 100),
         activation="selu",
         *,
         kernel_initializer="lecun_normal",

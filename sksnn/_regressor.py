@@ -21,7 +21,7 @@ class SNNRegressor(RegressorMixin, BaseSNN):
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(256, 256, 256)
+    hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100, 100)
         The ith element is the number of units in the ith hidden layer.
 
     activation : {'selu', 'elu', 'relu', 'tanh', 'logistic', 'identity'}, default='selu'
@@ -155,7 +155,7 @@ class SNNRegressor(RegressorMixin, BaseSNN):
 
     def __init__(
         self,
-        hidden_layer_sizes=(256, 256, 256),
+        hidden_layer_sizes=(100, 100),
         activation="selu",
         *,
         kernel_initializer="lecun_normal",

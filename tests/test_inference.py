@@ -32,3 +32,26 @@ def test_predict_leaves_input_untouched_and_needs_no_backend_call():
     X_copy = X.copy()
     clf.predict_proba(X)
     np.testing.assert_array_equal(X, X_copy)
+
+
+def test_import_and_loaded_predict_need_no_backend(tmp_path):
+    # `import sksnn` and predicting with an unpickled model load neither Keras
+    # nor a backend: the NumPy forward pass is all predict needs.
+    import subprocess
+    import sys
+
+    import joblib
+
+    X = np.random.RandomState(0).standard_normal((40, 3))
+    clf = SNNClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, np.arange(40) % 2)
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    script = (
+        "import sys, joblib, numpy as np\n"
+        "import sksnn\n"
+        "assert 'keras' not in sys.modules, 'import sksnn loaded keras'\n"
+        f"clf = joblib.load({str(tmp_path / 'clf.joblib')!r})\n"
+        "clf.predict_proba(np.zeros((1, 3)))\n"
+        "loaded = [m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
