@@ -1,36 +1,70 @@
-"""Speed of sksnn against scikit-learn's MLP, measured in the same run.
+"""Speed and memory of sksnn against scikit-learn's MLP, measured in the same run.
 
-Prints sksnn's time, the baseline's time and their ratio for each figure:
+Prints sksnn's figure, the baseline's figure and their ratio:
 
 - train epoch: 20,000 x 50 float32, 10 classes, (100,) * 20, batch 32; time of
   (1 + 3) epochs minus time of 1 epoch, / 3; baselines MLPClassifier and a bare
   ``keras.Model.fit`` of the same network on the same backend;
+- small-data CV: ``cross_val_score(cv=5)`` on breast_cancer, (100,) * 20,
+  50 epochs, batch 32 (the set-up cost of every fit counts here);
 - one-row predict_proba: median of 300 calls on a fitted (100,) * 20 model;
 - bulk predict: 100,000 rows;
-- import: ``python -c "import sksnn"`` against ``import sklearn.neural_network``.
+- import: ``python -c "import sksnn"`` against ``import sklearn.neural_network``;
+- load and predict: a fresh process that ``joblib.load``-s the fitted model and
+  predicts one row, wall time of the whole process;
+- memory: peak RSS growth of a fresh process during ``fit`` (one epoch,
+  (100,)) on 200,000 x 100 float64, as a multiple of the size of X.
 
-Usage: ``KERAS_BACKEND=jax python benchmarks/speed.py`` (default backend: tensorflow).
+Every run of the same work uses the same architecture and batch size, and runs
+every epoch (``tol=0``, ``n_iter_no_change`` above ``max_iter``).
+
+Usage: ``python benchmarks/speed.py [--backend tensorflow|jax] [--figures train,cv,...]``
 """
 
+import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
-
-from sksnn import SNNClassifier
 
 SIZES = (100,) * 20
+FULL_EPOCHS = {"tol": 0.0, "n_iter_no_change": 10_000}
+FIGURES = ("train", "cv", "predict", "import", "load", "memory")
 
 
 def timed(fn):
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def row(name, ours, base, base_name, unit="s"):
+    scale, fmt = (1e3, "{:>10.2f} ms") if unit == "ms" else (1, "{:>10.2f} " + unit.ljust(2))
+    ours_text, base_text = fmt.format(ours * scale), fmt.format(base * scale)
+    print(f"{name:<22} {ours_text} {base_text} {ours / base:>7.2f}x  ({base_name})", flush=True)
+
+
+def run_python(code, env=None):
+    """Wall time of a fresh ``python -c code`` (best of 3) and its last run's stdout."""
+    env = {**os.environ, **(env or {})}
+    best, out = float("inf"), ""
+    for _ in range(3):
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True).stdout
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def classifiers(**params):
+    from sklearn.neural_network import MLPClassifier
+
+    from sksnn import SNNClassifier
+
+    return SNNClassifier(**params), MLPClassifier(**params)
 
 
 def epoch_time(make, X, y):
@@ -53,52 +87,134 @@ def bare_keras_epoch(X, y):
     return (timed(lambda: run(4)) - timed(lambda: run(1))) / 3
 
 
-def import_time(statement):
-    runs = [timed(lambda: subprocess.run([sys.executable, "-c", statement], check=True)) for _ in range(3)]
-    return min(runs)
+def train_figures(X, y):
+    from sklearn.neural_network import MLPClassifier
+
+    from sksnn import SNNClassifier
+
+    common = {"hidden_layer_sizes": SIZES, "batch_size": 32, "random_state": 0, **FULL_EPOCHS}
+    snn = epoch_time(lambda n: SNNClassifier(max_iter=n, **common), X, y)
+    mlp = epoch_time(lambda n: MLPClassifier(max_iter=n, **common), X, y)
+    row("train epoch", snn, mlp, "MLPClassifier")
+    row("train epoch", snn, bare_keras_epoch(X, y), "bare keras.Model.fit")
 
 
-def row(name, ours, base, base_name):
-    print(f"{name:<24} {ours * 1e3:>11.2f} ms {base * 1e3:>11.2f} ms  {ours / base:>6.2f}x  ({base_name})", flush=True)
+def cv_figure():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import cross_val_score
+
+    X, y = load_breast_cancer(return_X_y=True)
+    snn, mlp = classifiers(hidden_layer_sizes=SIZES, batch_size=32, max_iter=50, random_state=0, **FULL_EPOCHS)
+    # The MLP gets the SNN's built-in standardization, so both do the same work.
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    mlp = make_pipeline(StandardScaler(), mlp)
+    row(
+        "cv=5 breast_cancer",
+        timed(lambda: cross_val_score(snn, X, y, cv=5)),
+        timed(lambda: cross_val_score(mlp, X, y, cv=5)),
+        "MLPClassifier",
+    )
+
+
+def predict_figures(X, y, model_dir):
+    import joblib
+
+    snn, mlp = classifiers(hidden_layer_sizes=SIZES, batch_size=32, max_iter=1, random_state=0, **FULL_EPOCHS)
+    snn.fit(X, y)
+    mlp.fit(X, y)
+    one = X[:1]
+    medians = []
+    for model in (snn, mlp):
+        model.predict_proba(one)
+        medians.append(np.median([timed(lambda m=model: m.predict_proba(one)) for _ in range(300)]))
+    row("one-row predict_proba", *medians, "MLPClassifier", unit="ms")
+    bulk = np.tile(X, (5, 1))
+    bulk_times = [min(timed(lambda m=model: m.predict(bulk)) for _ in range(3)) for model in (snn, mlp)]
+    row("bulk predict 100k", *bulk_times, "MLPClassifier")
+    paths = [os.path.join(model_dir, name) for name in ("snn.joblib", "mlp.joblib")]
+    for model, path in zip((snn, mlp), paths):
+        joblib.dump(model, path)
+    return paths
+
+
+def load_figure(paths):
+    code = "import joblib, numpy as np; m = joblib.load({!r}); m.predict(np.zeros((1, 50), np.float32))"
+    walls = [run_python(code.format(path))[0] for path in paths]
+    row("load + predict 1 row", *walls, "MLPClassifier")
+
+
+def import_figure():
+    row(
+        "import",
+        run_python("import sksnn")[0],
+        run_python("import sklearn.neural_network")[0],
+        "import sklearn.neural_network",
+    )
+
+
+MEMORY_CHILD = """
+import sys, warnings, numpy as np
+from sklearn.neural_network import MLPClassifier
+from sksnn import SNNClassifier
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+rng = np.random.RandomState(0)
+X = rng.standard_normal((200_000, 100))
+y = rng.randint(0, 2, 200_000)
+params = dict(hidden_layer_sizes=(100,), max_iter=1, random_state=0, tol=0.0, n_iter_no_change=10)
+model = {"sksnn": SNNClassifier, "mlp": MLPClassifier}[sys.argv[1]](**params)
+model.fit(X[:500], y[:500])  # backend import, compilation: fixed costs, not data-sized
+warnings.simplefilter("ignore")
+before = rss("VmRSS:")
+with open("/proc/self/clear_refs", "w") as f:  # resets the peak (VmHWM) to the current RSS
+    f.write("5")
+model.fit(X, y)
+print((rss("VmHWM:") - before) / X.nbytes)
+"""
+
+
+def memory_figure():
+    growth = []
+    for name in ("sksnn", "mlp"):
+        out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, name], check=True, capture_output=True, text=True)
+        growth.append(float(out.stdout.split()[-1]))
+    row("fit peak RSS / X size", *growth, "MLPClassifier", unit="x")
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=os.environ.get("KERAS_BACKEND"))
+    parser.add_argument("--figures", default=",".join(FIGURES), help=f"comma-separated subset of {','.join(FIGURES)}")
+    args = parser.parse_args()
+    if args.backend:  # before Keras is imported, here and in every child process
+        os.environ["KERAS_BACKEND"] = args.backend
+    figures = set(args.figures.split(","))
     import keras
+    from sklearn.exceptions import ConvergenceWarning
 
-    print(f"backend: {keras.backend.backend()}, machine: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
-    print(f"{'figure':<24} {'sksnn':>14} {'baseline':>14} {'ratio':>7}")
+    print(f"backend: {keras.backend.backend()}, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}")
+    print(f"{'figure':<22} {'sksnn':>13} {'baseline':>13} {'ratio':>8}")
     rng = np.random.RandomState(0)
     X = rng.standard_normal((20_000, 50)).astype(np.float32)
     y = rng.randint(0, 10, 20_000)
-    common = {"hidden_layer_sizes": SIZES, "batch_size": 32, "tol": 0.0, "n_iter_no_change": 1000, "random_state": 0}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as model_dir:
         warnings.simplefilter("ignore", ConvergenceWarning)
-        snn = epoch_time(lambda n: SNNClassifier(max_iter=n, **common), X, y)
-        mlp = epoch_time(lambda n: MLPClassifier(max_iter=n, **common), X, y)
-        row("train epoch", snn, mlp, "MLPClassifier")
-        row("train epoch", snn, bare_keras_epoch(X, y), "bare keras.Model.fit")
-
-        snn_model = SNNClassifier(max_iter=1, **common).fit(X, y)
-        mlp_model = MLPClassifier(max_iter=1, **common).fit(X, y)
-    one = X[:1]
-    for model in (snn_model, mlp_model):
-        model.predict_proba(one)
-    snn_one = np.median([timed(lambda: snn_model.predict_proba(one)) for _ in range(300)])
-    mlp_one = np.median([timed(lambda: mlp_model.predict_proba(one)) for _ in range(300)])
-    row("one-row predict_proba", snn_one, mlp_one, "MLPClassifier")
-    bulk = np.tile(X, (5, 1))
-    row(
-        "bulk predict 100k",
-        timed(lambda: snn_model.predict(bulk)),
-        timed(lambda: mlp_model.predict(bulk)),
-        "MLPClassifier",
-    )
-    row(
-        "import",
-        import_time("import sksnn"),
-        import_time("import sklearn.neural_network"),
-        "import sklearn.neural_network",
-    )
+        if "train" in figures:
+            train_figures(X, y)
+        if "cv" in figures:
+            cv_figure()
+        if figures & {"predict", "load"}:
+            paths = predict_figures(X, y, model_dir)
+            if "load" in figures:
+                load_figure(paths)
+    if "import" in figures:
+        import_figure()
+    if "memory" in figures:
+        memory_figure()
 
 
 if __name__ == "__main__":

@@ -36,11 +36,30 @@ OPTIMIZER_NAMES = frozenset({"nadam", "adam", "adamw", "sgd", "rmsprop"})
 _MAX_SEED = np.iinfo(np.int32).max
 
 
-def _apply_scaler(scaler, X):
-    """``X`` standardized by a fitted StandardScaler (or as is, for None), in X's dtype."""
+def _standardization(scaler, dtype):
+    """``(mean, scale)`` of a fitted StandardScaler in ``dtype``, or None for no scaler."""
     if scaler is None:
-        return X
-    return standardize(X, scaler.mean_.astype(X.dtype), scaler.scale_.astype(X.dtype))
+        return None
+    return scaler.mean_.astype(dtype), scaler.scale_.astype(dtype)
+
+
+def _fit_scaler(X, sample_weight):
+    """A StandardScaler fitted block by block.
+
+    ``StandardScaler.fit`` makes float64 temporaries the size of X (twice the
+    size of a float32 X); fitting blocks of ~8 MB through ``partial_fit``
+    bounds them. One block is exactly ``fit``.
+    """
+    block_rows = max(1, 2**20 // max(1, X.shape[1]))
+    scaler = StandardScaler()
+    for start in range(0, X.shape[0], block_rows):
+        block = slice(start, start + block_rows)
+        scaler.partial_fit(X[block], sample_weight=None if sample_weight is None else sample_weight[block])
+    # A spread below the smallest normal number of X's dtype (found by
+    # hypothesis: a float32 column of 0 and 4.6e-42) is flushed to zero by the
+    # backends: x / 0 made the loss NaN. Such a column is constant in practice.
+    scaler.scale_[scaler.scale_ < np.finfo(X.dtype).tiny] = 1.0
+    return scaler
 
 
 class BaseSNN(BaseEstimator, ABC):
@@ -150,7 +169,28 @@ class BaseSNN(BaseEstimator, ABC):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
         return int(np.clip(self.batch_size, 1, n_samples))
 
+    def _check_validation_size(self, n_samples, n_classes):
+        """Fail clearly, before splitting, when early stopping cannot hold out enough rows."""
+        n_val = int(np.ceil(self.validation_fraction * n_samples))  # as train_test_split rounds
+        if n_val < max(2, n_classes) or n_samples - n_val < n_classes:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction={self.validation_fraction} of "
+                f"{n_samples} samples holds out {n_val}, and early stopping needs at least {max(2, n_classes)} "
+                f"(one per class when stratified) with as many left to train on. Increase 'validation_fraction' "
+                "or the size of your dataset, or set early_stopping=False."
+            )
+
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        """Fit; a fit that raises leaves every attribute as it was before the call."""
+        before = dict(vars(self))
+        try:
+            return self._train(X, y, sample_weight, incremental)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+
+    def _train(self, X, y, sample_weight, incremental):
         hidden_sizes = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         if self.early_stopping and incremental:
@@ -168,24 +208,21 @@ class BaseSNN(BaseEstimator, ABC):
 
         if self.early_stopping:
             stratify = y if is_classifier(self) and y.ndim == 1 else None
+            self._check_validation_size(X.shape[0], 1 if stratify is None else len(np.unique(stratify)))
             arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
             split = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction, stratify=stratify)
             X_train, X_val, y_train, y_val = split[:4]
             sw_train, sw_val = split[4:] if sample_weight is not None else (None, None)
-            if X_val.shape[0] < 2:
-                raise ValueError(
-                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
-                )
         else:
             X_train, y_train, sw_train = X, y, sample_weight
             X_val = y_val = sw_val = None
 
         state = {}  # fitted attributes, set on self only once training is over
         if first_pass:
-            state["scaler_"] = StandardScaler().fit(X_train, sample_weight=sw_train) if self.standardize else None
-        scaler = state["scaler_"] if first_pass else self.scaler_
-        X_train = _apply_scaler(scaler, X_train)
-        X_val = None if X_val is None else _apply_scaler(scaler, X_val)
+            state["scaler_"] = _fit_scaler(X_train, sw_train) if self.standardize else None
+        standardization = _standardization(state["scaler_"] if first_pass else self.scaler_, X.dtype)
+        if X_val is not None and standardization is not None:
+            X_val = standardize(X_val, *standardization)
         Y_train = self._encode_targets(y_train, sw_train, first_pass).astype(X.dtype, copy=False)
         loss_name, out_activation = self._training_setup()
 
@@ -199,6 +236,7 @@ class BaseSNN(BaseEstimator, ABC):
             previous=None if first_pass else vars(self),
         )
         n_train = X_train.shape[0]
+        batch_size = self._batch_size(n_train)
         architecture = {
             "hidden_layer_sizes": hidden_sizes,
             "activation": self.activation,
@@ -217,10 +255,14 @@ class BaseSNN(BaseEstimator, ABC):
                 alpha=self.alpha,
                 dtype=X.dtype.name,
                 seed=init_seed,
+                steps_per_epoch=-(-n_train // batch_size),
             ) as trainer,
         ):
             if not first_pass:
                 set_dense_weights(trainer.network, self.coefs_, self.intercepts_)
+            if not first_pass and incremental:
+                # As MLP: partial_fit continues the optimizer (moments, step
+                # count); every fit, warm-started or not, starts a fresh one.
                 set_optimizer_state(trainer, self._optimizer_state)
 
             def on_epoch_end(loss):
@@ -243,8 +285,9 @@ class BaseSNN(BaseEstimator, ABC):
                 X_train,
                 Y_train,
                 sw_train,
+                standardization=standardization,
                 epochs=1 if incremental else self.max_iter,
-                batch_size=self._batch_size(n_train),
+                batch_size=batch_size,
                 shuffle=self.shuffle,
                 seed=train_seed,
                 on_epoch_end=on_epoch_end,
@@ -294,9 +337,8 @@ class BaseSNN(BaseEstimator, ABC):
         """Network output (after the output activation) for raw input X."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype)
-        return forward(
-            _apply_scaler(self.scaler_, X), self.coefs_, self.intercepts_, self.activation, self.out_activation_
-        )
+        standardization = _standardization(self.scaler_, X.dtype) or (None, None)
+        return forward(X, self.coefs_, self.intercepts_, self.activation, self.out_activation_, *standardization)
 
     @property
     def model_(self):

@@ -7,7 +7,6 @@ and compiles the network once per fitted estimator.
 
 import collections
 import contextlib
-import random
 import threading
 
 import keras
@@ -22,25 +21,6 @@ LOSSES = {
     "categorical": lambda: keras.losses.CategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
     "squared_error": lambda: HalfSquaredError(reduction="mean_with_sample_weight"),
 }
-
-
-@contextlib.contextmanager
-def seeded(seed):
-    """Make Keras' batch shuffling follow ``seed``, leaving global RNGs as found.
-
-    Keras shuffles NumPy input with NumPy's global generator on the JAX and
-    torch backends (on TensorFlow, ``_tensorflow_batches`` takes the seed
-    itself). Python's and NumPy's global states are restored afterwards, so a
-    fit does not change what user code draws next.
-    """
-    numpy_state = np.random.get_state()
-    python_state = random.getstate()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
 
 
 class _TrainerPool:
@@ -84,12 +64,27 @@ class _TrainerPool:
 _POOL = _TrainerPool()
 
 
-def _compile(network, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype):
+def steps_per_execution(steps_per_epoch):
+    """Train steps per call into the backend, for an epoch of ``steps_per_epoch``.
+
+    On TensorFlow each call costs ~1 ms of Python dispatch, about as much as
+    a step of a small network; running up to 32 steps a call halved the epoch
+    time (benchmarks/speed.py). Keras runs exactly that many steps a call even
+    across the end of an epoch of a repeated stream, so the count must divide
+    the epoch. JAX's dispatch is cheap: one step a call.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    return max(d for d in range(1, min(32, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+
+
+def _compile(network, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, steps):
     trainer = PenalizedNetwork(network, alpha, dtype=dtype)
     trainer.compile(
         optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
         loss=LOSSES[loss](),
         jit_compile="auto",
+        steps_per_execution=steps,
     )
     # Build the loss and metrics now, on a dummy batch: left to the first fit,
     # Keras builds them from a batch it draws from the data (and from NumPy's
@@ -108,7 +103,11 @@ def get_optimizer_state(trainer):
 
 
 def set_optimizer_state(trainer, state):
-    for variable, value in zip(trainer.optimizer.variables, state, strict=True):
+    """Load ``state``; a state saved by another optimizer (changed by ``set_params``) is ignored."""
+    variables = trainer.optimizer.variables
+    if len(variables) != len(state) or any(tuple(v.shape) != np.shape(s) for v, s in zip(variables, state)):
+        return
+    for variable, value in zip(variables, state):
         variable.assign(value)
 
 
@@ -127,13 +126,14 @@ def precision(dtype):
 
 
 @contextlib.contextmanager
-def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, seed):
+def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, seed, steps_per_epoch):
     """A compiled :class:`PenalizedNetwork`, freshly initialized from ``seed``.
 
     ``spec`` holds the keyword arguments of :func:`build_snn` that describe
     the hidden layers; the output layer gives logits (see ``LOSSES``). The
     network returns to the pool when the block ends.
     """
+    steps = steps_per_execution(steps_per_epoch)
     spec = {**spec, "hidden_layer_sizes": tuple(spec["hidden_layer_sizes"])}
     key = (
         keras.backend.backend(),
@@ -145,6 +145,7 @@ def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, 
         learning_rate,
         alpha,
         dtype,
+        steps,
     )
     network = build_snn(n_features, n_outputs, output_activation="identity", dtype=dtype, seed=seed, **spec)
     trainer = _POOL.take(key)
@@ -158,6 +159,7 @@ def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, 
             learning_rate=learning_rate,
             alpha=alpha,
             dtype=dtype,
+            steps=steps,
         )
     else:
         # Same architecture, so the variables (weights and dropout seed state) pair up.
@@ -182,28 +184,71 @@ class _EpochEnd(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _tensorflow_batches(X, Y, sample_weight, batch_size, shuffle, seed):
-    """An endless, seeded tf.data stream of minibatches.
+def _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed):
+    """An endless, seeded tf.data stream of standardized minibatches.
 
     Keras rebuilds a tf.data iterator for NumPy input at every epoch, which
     costs ~10 ms each: more than a whole epoch of a small data set. One
     repeated stream and ``steps_per_epoch`` build it once per fit. Only the
-    sample indices are shuffled; rows are gathered per batch, so X is never
-    copied per epoch.
+    sample indices are shuffled; rows are gathered and standardized per batch
+    from one variable holding X, filled block by block: converting the whole
+    array at once held two more copies of it at the peak, slice assignment one.
     """
     import tensorflow as tf
 
-    arrays = (X, Y) if sample_weight is None else (X, Y, sample_weight)
-    tensors = tuple(tf.convert_to_tensor(a) for a in arrays)
+    rows = _copy_rows(X)
+    data = tf.Variable(tf.zeros(X.shape, dtype=X.dtype), trainable=False)
+    for start in range(0, X.shape[0], rows):
+        block = X[start : start + rows]
+        data.scatter_update(tf.IndexedSlices(block, tf.range(start, start + block.shape[0])))
+    small = (Y,) if sample_weight is None else (Y, sample_weight)
+    small = tuple(tf.convert_to_tensor(a) for a in small)
+    mean, scale = (None, None) if standardization is None else (tf.constant(v) for v in standardization)
+
+    def gather(i):
+        x = tf.gather(data, i)
+        if mean is not None:
+            x = (x - mean) / scale
+        return (x, *(tf.gather(t, i) for t in small))
+
     indices = tf.data.Dataset.range(X.shape[0])
     if shuffle:
         indices = indices.shuffle(X.shape[0], seed=seed, reshuffle_each_iteration=True)
-    batches = indices.batch(batch_size).repeat()
-    return batches.map(lambda i: tuple(tf.gather(t, i) for t in tensors)).prefetch(2)
+    return indices.batch(batch_size).repeat().map(gather).prefetch(2)
 
 
-def run_epochs(trainer, X, Y, sample_weight, *, epochs, batch_size, shuffle, seed, on_epoch_end):
-    """Train ``trainer`` for up to ``epochs`` epochs.
+def _copy_rows(X):
+    """Rows in a block of about 8 MB: the unit in which large arrays are copied."""
+    return max(1, 2**23 // max(1, X.shape[1] * X.itemsize))
+
+
+def _numpy_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed):
+    """An endless stream of standardized minibatches, reshuffled every epoch from ``seed``.
+
+    Handing Keras the arrays themselves would make it shuffle with NumPy's
+    global generator and cast float64 data to float32; gathering each batch
+    here keeps X's dtype, draws from a private generator and copies nothing
+    larger than a batch.
+    """
+    small = (Y,) if sample_weight is None else (Y, sample_weight)
+    n_samples = X.shape[0]
+    rng = np.random.RandomState(seed)
+    while True:
+        order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
+        for start in range(0, n_samples, batch_size):
+            rows = order[start : start + batch_size]
+            x = X[rows]
+            if standardization is not None:
+                x -= standardization[0]
+                x /= standardization[1]
+            yield (x, *(a[rows] for a in small))
+
+
+def run_epochs(trainer, X, Y, sample_weight, *, standardization, epochs, batch_size, shuffle, seed, on_epoch_end):
+    """Train ``trainer`` for up to ``epochs`` epochs of ``X``, ``Y``.
+
+    ``standardization`` is None or ``(mean, scale)`` in X's dtype, applied to
+    each batch: the standardized X is never held whole in memory.
 
     ``on_epoch_end(loss) -> bool`` is called after each epoch with the epoch's
     mean training loss; returning True stops training.
@@ -213,14 +258,17 @@ def run_epochs(trainer, X, Y, sample_weight, *, epochs, batch_size, shuffle, see
     interrupted : bool
         True when the user pressed Ctrl-C; the weights are those reached so far.
     """
-    if keras.backend.backend() == "tensorflow":
-        data = {"x": _tensorflow_batches(X, Y, sample_weight, batch_size, shuffle, seed), "shuffle": False}
-        data["steps_per_epoch"] = -(-X.shape[0] // batch_size)
-    else:
-        data = {"x": X, "y": Y, "sample_weight": sample_weight, "batch_size": batch_size, "shuffle": shuffle}
-    with seeded(seed):
-        try:
-            trainer.fit(**data, epochs=epochs, verbose=0, callbacks=[_EpochEnd(on_epoch_end)])
-        except KeyboardInterrupt:
-            return True
+    make_batches = _tensorflow_batches if keras.backend.backend() == "tensorflow" else _numpy_batches
+    batches = make_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed)
+    try:
+        trainer.fit(
+            batches,
+            steps_per_epoch=-(-X.shape[0] // batch_size),
+            epochs=epochs,
+            shuffle=False,  # the batches come shuffled
+            verbose=0,
+            callbacks=[_EpochEnd(on_epoch_end)],
+        )
+    except KeyboardInterrupt:
+        return True
     return False

@@ -34,6 +34,26 @@ def test_predict_leaves_input_untouched_and_needs_no_backend_call():
     np.testing.assert_array_equal(X, X_copy)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocked_threaded_forward_equals_one_block(monkeypatch, dtype):
+    # Many rows go through in cache-sized blocks on several threads; the result
+    # must be the one-block result, row for row, whatever the block size.
+    from sksnn import _inference
+
+    rng = np.random.RandomState(0)
+    sizes = [5, 7, 7, 3]
+    coefs = [rng.standard_normal((a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+    intercepts = [rng.standard_normal(b).astype(dtype) for b in sizes[1:]]
+    X = rng.standard_normal((1001, 5)).astype(dtype)
+    mean, scale = rng.standard_normal(5).astype(dtype), rng.uniform(0.5, 2, 5).astype(dtype)
+    whole = _inference.forward(X, coefs, intercepts, "selu", "softmax", mean, scale)
+    monkeypatch.setattr(_inference, "_block_rows", lambda coefs, dtype: 64)
+    blocked = _inference.forward(X, coefs, intercepts, "selu", "softmax", mean, scale)
+    assert blocked.dtype == whole.dtype == dtype
+    np.testing.assert_allclose(blocked, whole, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(_inference.forward(X, coefs, intercepts, "selu", "softmax", mean, scale), blocked)
+
+
 def test_import_and_loaded_predict_need_no_backend(tmp_path):
     # `import sksnn` and predicting with an unpickled model load neither Keras
     # nor a backend: the NumPy forward pass is all predict needs.

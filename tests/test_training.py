@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from sksnn import _base, _training
+
+
+def _epoch(stream, n_batches):
+    return [next(stream) for _ in range(n_batches)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numpy_batches_cover_every_row_once_per_epoch_in_a_new_order(dtype):
+    X = np.arange(20, dtype=dtype).reshape(10, 2)
+    Y = np.arange(10, dtype=dtype)[:, None]
+    sample_weight = np.linspace(1, 2, 10)
+    mean, scale = np.array([1, 2], dtype=dtype), np.array([2, 4], dtype=dtype)
+    stream = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, True, seed=3)
+    epochs = [_epoch(stream, 3) for _ in range(2)]
+    for epoch in epochs:
+        assert [len(b[0]) for b in epoch] == [4, 4, 2]
+        x, y, w = (np.concatenate(parts) for parts in zip(*epoch))
+        assert x.dtype == dtype  # Keras' own array adapter would cast float64 to float32
+        rows = y[:, 0].astype(int)
+        assert sorted(rows) == list(range(10))
+        np.testing.assert_array_equal(x, (X[rows] - mean) / scale)
+        np.testing.assert_array_equal(w, sample_weight[rows])
+    orders = [np.concatenate([b[1][:, 0] for b in epoch]) for epoch in epochs]
+    assert not np.array_equal(*orders)
+    again = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, True, seed=3)
+    np.testing.assert_array_equal(next(again)[1], epochs[0][0][1])
+    X_copy = X.copy()
+    _epoch(_training._numpy_batches(X, Y, None, (mean, scale), 4, False, seed=0), 3)
+    np.testing.assert_array_equal(X, X_copy)
+
+
+def test_steps_per_execution_divides_the_epoch(monkeypatch):
+    monkeypatch.setattr(_training.keras.backend, "backend", lambda: "tensorflow")
+    for steps in (1, 7, 15, 16, 37, 625, 1000):
+        chosen = _training.steps_per_execution(steps)
+        assert steps % chosen == 0 and 1 <= chosen <= 32
+    assert _training.steps_per_execution(625) == 25
+    monkeypatch.setattr(_training.keras.backend, "backend", lambda: "jax")
+    assert _training.steps_per_execution(625) == 1
+
+
+def test_scaler_fitted_by_blocks_equals_one_fit():
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300_000, 4)) * [1, 10, 100, 1e-3] + [5, -5, 0, 1]
+    weights = rng.uniform(0, 2, 300_000)
+    blocked = _base._fit_scaler(X, weights)  # 2**20 // 4 rows a block: two blocks
+    whole = StandardScaler().fit(X, sample_weight=weights)
+    np.testing.assert_allclose(blocked.mean_, whole.mean_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(blocked.scale_, whole.scale_, rtol=1e-10)
+    np.testing.assert_allclose(blocked.n_samples_seen_, whole.n_samples_seen_)
