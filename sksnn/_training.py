@@ -12,7 +12,7 @@ import threading
 import keras
 import numpy as np
 
-from ._network import OPTIMIZERS, HalfSquaredError, PenalizedNetwork, build_snn
+from ._network import OPTIMIZERS, HalfSquaredError, PenalizedNetwork, build_snn, initial_values
 
 LOSSES = {
     # Outputs are logits: the losses apply sigmoid/softmax themselves, which is
@@ -43,8 +43,10 @@ class _TrainerPool:
             networks = self._idle.get(key)
             if not networks:
                 return None
-            self._idle.move_to_end(key)
-            return networks.pop()
+            trainer = networks.pop()
+            if not networks:  # no empty lists: give_back evicts from the oldest key
+                del self._idle[key]
+            return trainer
 
     def give_back(self, key, trainer):
         with self._lock:
@@ -147,9 +149,9 @@ def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, 
         dtype,
         steps,
     )
-    network = build_snn(n_features, n_outputs, output_activation="identity", dtype=dtype, seed=seed, **spec)
     trainer = _POOL.take(key)
     if trainer is None:
+        network = build_snn(n_features, n_outputs, output_activation="identity", dtype=dtype, seed=seed, **spec)
         trainer = _compile(
             network,
             n_features=n_features,
@@ -163,8 +165,10 @@ def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, 
         )
     else:
         # Same architecture, so the variables (weights and dropout seed state) pair up.
-        for variable, fresh in zip(trainer.network.variables, network.variables, strict=True):
-            variable.assign(fresh.value)
+        initialization = {k: spec[k] for k in ("hidden_layer_sizes", "kernel_initializer", "dropout")}
+        fresh = initial_values(n_features, n_outputs, dtype=dtype, seed=seed, **initialization)
+        for variable, value in zip(trainer.network.variables, fresh, strict=True):
+            variable.assign(value)
         set_optimizer_state(trainer, trainer.initial_optimizer_state)
     try:
         yield trainer

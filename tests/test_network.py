@@ -52,3 +52,17 @@ def test_selu_stack_self_normalizes_through_depth():
         activations = keras.ops.convert_to_numpy(layer(activations))
     assert abs(activations.mean()) < 0.15
     assert 0.7 < activations.std() < 1.3
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+@pytest.mark.parametrize("initializer", ["lecun_normal", "he_normal", "glorot_uniform"])
+def test_initial_values_equal_a_built_networks_variables(dropout, initializer):
+    # Pooled networks are re-initialized from these values instead of a new build.
+    from sksnn._network import initial_values
+
+    spec = {"hidden_layer_sizes": (7, 5), "kernel_initializer": initializer, "dropout": dropout}
+    built = build_snn(4, 3, dtype="float64", seed=11, **spec).variables
+    values = initial_values(4, 3, dtype="float64", seed=11, **spec)
+    assert len(values) == len(built)
+    for variable, value in zip(built, values):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable.value), keras.ops.convert_to_numpy(value))
