@@ -121,9 +121,12 @@ def precision(dtype):
     only within the fit, so the user's JAX configuration stays as it was.
     """
     if dtype == "float64" and keras.backend.backend() == "jax":
-        import jax
+        try:
+            from jax import enable_x64
+        except ImportError:  # older JAX has it in jax.experimental only
+            from jax.experimental import enable_x64
 
-        return jax.enable_x64(True)
+        return enable_x64(True)
     return contextlib.nullcontext()
 
 
