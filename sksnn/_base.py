@@ -82,7 +82,7 @@ class BaseSNN(BaseEstimator, ABC):
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
+        "verbose": ["boolean", Interval(Integral, 0, 2, closed="both")],
         "warm_start": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -291,6 +291,7 @@ class BaseSNN(BaseEstimator, ABC):
                 shuffle=self.shuffle,
                 seed=train_seed,
                 on_epoch_end=on_epoch_end,
+                progress_bar=self.verbose is not True and self.verbose >= 2,
             )
             coefs, intercepts = get_dense_weights(trainer.network)
             optimizer_state = get_optimizer_state(trainer)
@@ -339,6 +340,23 @@ class BaseSNN(BaseEstimator, ABC):
         X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype)
         standardization = _standardization(self.scaler_, X.dtype) or (None, None)
         return forward(X, self.coefs_, self.intercepts_, self.activation, self.out_activation_, *standardization)
+
+    def save(self, path):
+        """Save the fitted estimator in a format that runs no code when loaded.
+
+        A zip of a JSON description and the arrays (no pickle); read it back
+        with :func:`sksnn.load`, which refuses modified or foreign files.
+        Prefer it to pickle/joblib for files from others; a ``random_state``
+        given as a ``RandomState`` instance is saved as None.
+
+        Parameters
+        ----------
+        path : str or path-like or file-like
+            Where to write.
+        """
+        from ._persistence import save
+
+        save(self, path)
 
     @property
     def model_(self):

@@ -4,11 +4,15 @@ No scikit-learn here. This module imports Keras, so the estimators import it
 only when they train (``import sksnn`` stays cheap).
 """
 
-import keras
-import numpy as np
-from keras import ops
+from ._threads import limit_backend_threads
 
-from ._activations import KERAS_ACTIVATIONS
+limit_backend_threads()  # before Keras starts the backend
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+
+from ._activations import KERAS_ACTIVATIONS  # noqa: E402
 
 OPTIMIZERS = {
     "nadam": keras.optimizers.Nadam,

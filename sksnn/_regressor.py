@@ -65,7 +65,10 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         Tolerance for the optimization (see :class:`SNNClassifier`).
 
     verbose : bool or int, default=False
-        Print the loss of each epoch.
+        ``True`` or ``1``: print one line per epoch as MLP does
+        (``Iteration 3, loss = ...``, plus the validation score with early
+        stopping). ``2``: also Keras' live progress bar through each epoch
+        (terminal or notebook). Silent by default.
 
     warm_start : bool, default=False
         Continue from the weights of the previous fit.

@@ -251,14 +251,28 @@ def _numpy_batches(X, Y, sample_weight, standardization, batch_size, shuffle, se
             yield (x, *(a[rows] for a in small))
 
 
-def run_epochs(trainer, X, Y, sample_weight, *, standardization, epochs, batch_size, shuffle, seed, on_epoch_end):
+def run_epochs(
+    trainer,
+    X,
+    Y,
+    sample_weight,
+    *,
+    standardization,
+    epochs,
+    batch_size,
+    shuffle,
+    seed,
+    on_epoch_end,
+    progress_bar=False,
+):
     """Train ``trainer`` for up to ``epochs`` epochs of ``X``, ``Y``.
 
     ``standardization`` is None or ``(mean, scale)`` in X's dtype, applied to
     each batch: the standardized X is never held whole in memory.
 
     ``on_epoch_end(loss) -> bool`` is called after each epoch with the epoch's
-    mean training loss; returning True stops training.
+    mean training loss; returning True stops training. ``progress_bar`` shows
+    Keras' live progress bar (terminal or notebook) through each epoch.
 
     Returns
     -------
@@ -273,7 +287,7 @@ def run_epochs(trainer, X, Y, sample_weight, *, standardization, epochs, batch_s
             steps_per_epoch=-(-X.shape[0] // batch_size),
             epochs=epochs,
             shuffle=False,  # the batches come shuffled
-            verbose=0,
+            verbose=1 if progress_bar else 0,
             callbacks=[_EpochEnd(on_epoch_end)],
         )
     except KeyboardInterrupt:

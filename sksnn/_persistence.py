@@ -1,0 +1,187 @@
+"""Saving fitted estimators in a format that runs no code when loaded.
+
+A pickle (or joblib) file can execute anything on load, so it must come from
+someone you trust. :func:`save` writes a zip archive holding only data: a JSON
+description (class, parameters, fitted scalars, labels) and a NumPy ``.npz``
+of the arrays (weights, scaler statistics, optimizer state), read back with
+``allow_pickle=False``. :func:`load` rebuilds only the classes it knows, checks
+a SHA-256 of both members (a corrupted or edited file is refused), and checks
+that the arrays fit the described network before returning the estimator.
+"""
+
+import hashlib
+import io
+import json
+import zipfile
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
+
+FORMAT = "sksnn-model"
+FORMAT_VERSION = 1
+_MEMBERS = ("model.json", "arrays.npz", "sha256")
+
+
+class _Encoder:
+    """Turns estimator attributes into JSON values, moving arrays aside."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def array(self, value):
+        value = np.asarray(value)
+        if value.dtype == object:  # labels or feature names: JSON keeps str/int/float/bool
+            items = value.tolist()
+            if not all(isinstance(v, (str, bool, Integral, Real)) for v in items):
+                raise TypeError("Only labels and feature names of str, int, float or bool can be saved.")
+            return {"object_array": [v.item() if isinstance(v, np.generic) else v for v in items]}
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = value
+        return {"array": key}
+
+    def value(self, value):
+        if isinstance(value, np.ndarray):
+            return self.array(value)
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, StandardScaler):
+            return {"standard_scaler": {k: self.value(v) for k, v in vars(value).items()}}
+        if isinstance(value, LabelBinarizer):
+            return {"label_binarizer": {k: self.value(v) for k, v in vars(value).items()}}
+        if isinstance(value, (list, tuple)):
+            return {"list": [self.value(v) for v in value], "tuple": isinstance(value, tuple)}
+        if isinstance(value, dict):  # class_weight: keys may be labels of any type
+            return {"dict": [[self.value(k), self.value(v)] for k, v in value.items()]}
+        if value is None or isinstance(value, (str, bool, Integral, Real)):
+            return value
+        raise TypeError(f"Cannot save a value of type {type(value).__name__}.")
+
+
+def _decode(value, arrays):
+    if not isinstance(value, dict):
+        return value
+    (kind, content), *rest = value.items()
+    if kind == "array":
+        return arrays[content]
+    if kind == "object_array":
+        return np.asarray(content, dtype=object)
+    if kind == "list":
+        items = [_decode(v, arrays) for v in content]
+        return tuple(items) if dict(rest).get("tuple") else items
+    if kind == "dict":
+        return {_decode(k, arrays): _decode(v, arrays) for k, v in content}
+    if kind in ("standard_scaler", "label_binarizer"):
+        obj = (StandardScaler if kind == "standard_scaler" else LabelBinarizer)()
+        vars(obj).update({k: _decode(v, arrays) for k, v in content.items()})
+        return obj
+    raise ValueError(f"Unknown entry {kind!r} in the model description.")
+
+
+def _digest(description, arrays):
+    return hashlib.sha256(hashlib.sha256(description).digest() + hashlib.sha256(arrays).digest()).hexdigest()
+
+
+def save(estimator, path):
+    """Write a fitted estimator to ``path`` in sksnn's safe format (see :func:`load`)."""
+    from sklearn.utils.validation import check_is_fitted
+
+    from . import __version__
+
+    check_is_fitted(estimator)
+    encoder = _Encoder()
+    params = estimator.get_params()
+    if not (params["random_state"] is None or isinstance(params["random_state"], Integral)):
+        params["random_state"] = None  # a RandomState instance is not data; documented
+    attributes = {k: v for k, v in vars(estimator).items() if k not in params}
+    description = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sksnn_version": __version__,
+        "estimator": type(estimator).__name__,
+        "params": {k: encoder.value(v) for k, v in params.items()},
+        "attributes": {k: encoder.value(v) for k, v in attributes.items()},
+    }
+    description_bytes = json.dumps(description, indent=1).encode()
+    buffer = io.BytesIO()
+    np.savez(buffer, **encoder.arrays)
+    arrays_bytes = buffer.getvalue()
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model.json", description_bytes)
+        archive.writestr("arrays.npz", arrays_bytes)
+        archive.writestr("sha256", _digest(description_bytes, arrays_bytes))
+
+
+def load(path):
+    """Read an estimator written by ``save``; no code in the file is ever run.
+
+    Parameters
+    ----------
+    path : str or path-like or file-like
+        A file written by :meth:`SNNClassifier.save` / :meth:`SNNRegressor.save`.
+
+    Returns
+    -------
+    estimator : SNNClassifier or SNNRegressor
+        The fitted estimator, predicting exactly as the one saved.
+
+    Raises
+    ------
+    ValueError
+        If the file is not an sksnn model file, was modified or corrupted
+        after saving, or describes an inconsistent network.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn.datasets import load_iris
+    >>> from sksnn import SNNClassifier, load
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = SNNClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "iris.snn")
+    >>> clf.save(path)
+    >>> bool((load(path).predict_proba(X) == clf.predict_proba(X)).all())
+    True
+    """
+    from ._classifier import SNNClassifier
+    from ._regressor import SNNRegressor
+
+    known = {"SNNClassifier": SNNClassifier, "SNNRegressor": SNNRegressor}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if sorted(archive.namelist()) != sorted(_MEMBERS):
+                raise ValueError(f"expected exactly the members {_MEMBERS}, found {archive.namelist()}")
+            description_bytes, arrays_bytes, digest = (archive.read(m) for m in _MEMBERS)
+        description = json.loads(description_bytes)
+        if description.get("format") != FORMAT:
+            raise ValueError("no sksnn format marker")
+    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, ValueError, KeyError) as error:
+        raise ValueError(f"{path!s} is not an sksnn model file ({error}).") from None
+    if digest.decode(errors="replace") != _digest(description_bytes, arrays_bytes):
+        raise ValueError(f"{path!s} was modified or corrupted after it was saved (SHA-256 mismatch); refusing it.")
+    if description.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path!s} has format version {description.get('format_version')}; this sksnn reads 1.")
+    if description.get("estimator") not in known:
+        raise ValueError(f"{path!s} describes an unknown estimator {description.get('estimator')!r}.")
+
+    with np.load(io.BytesIO(arrays_bytes), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    estimator = known[description["estimator"]]()
+    estimator.set_params(**{k: _decode(v, arrays) for k, v in description["params"].items()})
+    estimator._validate_params()
+    vars(estimator).update({k: _decode(v, arrays) for k, v in description["attributes"].items()})
+    _check_network(estimator, path)
+    return estimator
+
+
+def _check_network(estimator, path):
+    coefs, intercepts = estimator.coefs_, estimator.intercepts_
+    widths = [estimator.n_features_in_] + [c.shape[1] for c in coefs]
+    consistent = (
+        len(coefs) == len(intercepts) == estimator.n_layers_ - 1
+        and all(c.ndim == 2 and c.shape[0] == w for c, w in zip(coefs, widths))
+        and all(b.shape == (c.shape[1],) for b, c in zip(intercepts, coefs))
+        and widths[-1] == estimator.n_outputs_
+    )
+    if not consistent:
+        raise ValueError(f"{path!s} describes an inconsistent network (weight shapes do not chain).")

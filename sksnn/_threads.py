@@ -1,0 +1,59 @@
+"""How many CPU threads a backend may use, set before it starts.
+
+TensorFlow and JAX (XLA) each start a thread pool as large as the machine.
+Under ``GridSearchCV(n_jobs=k)`` every joblib worker would then run that many
+threads: k times too many, and slower than ``n_jobs=1``. joblib's workers set
+``OMP_NUM_THREADS`` to their share of the cores; sksnn gives the backend the
+same number. ``SKSNN_NUM_THREADS`` overrides it (``0`` or unset with no
+``OMP_NUM_THREADS``: the backend's own default).
+"""
+
+import json
+import os
+import sys
+
+
+def thread_limit():
+    """The thread count asked for through the environment, or None."""
+    for name in ("SKSNN_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+        if value == "0" and name == "SKSNN_NUM_THREADS":
+            return None
+    return None
+
+
+def limit_backend_threads():
+    """Apply :func:`thread_limit` to the backend; call before Keras is imported."""
+    limit = thread_limit()
+    if limit is None:
+        return
+    backend = _keras_backend()
+    if backend == "jax" and "jax" not in sys.modules:
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "intra_op_parallelism_threads" not in flags:
+            os.environ["XLA_FLAGS"] = (
+                f"{flags} --xla_cpu_multi_thread_eigen={'true' if limit > 1 else 'false'} "
+                f"intra_op_parallelism_threads={limit}"
+            ).strip()
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(limit)
+            tf.config.threading.set_inter_op_parallelism_threads(limit)
+        except RuntimeError:  # TensorFlow already ran something: its pools are fixed
+            pass
+
+
+def _keras_backend():
+    """The backend Keras will pick, found as Keras finds it, without importing it."""
+    if "KERAS_BACKEND" in os.environ:
+        return os.environ["KERAS_BACKEND"]
+    home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
+    try:
+        with open(os.path.join(home, "keras.json")) as config:
+            return json.load(config).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
