@@ -201,6 +201,8 @@ class BaseSNN(BaseEstimator, ABC):
             X = X.astype(self.coefs_[0].dtype, copy=False)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
+            if not sample_weight.any():  # scikit-learn checks this itself from 1.7 on
+                raise ValueError("Sample weights must contain at least one non-zero number.")
         sample_weight = self._training_sample_weight(y, sample_weight)
 
         rng = check_random_state(self.random_state)

@@ -10,7 +10,6 @@ import pytest
 import sklearn
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sksnn import SNNClassifier, build_snn
@@ -19,20 +18,36 @@ X, y = load_iris(return_X_y=True)
 SMALL = {"hidden_layer_sizes": (8,), "max_iter": 5, "batch_size": 32, "random_state": 0}
 
 
-def test_metadata_routing_brings_sample_weight_to_fit_and_score():
+def _routing_check(make, fit_params_name):
     weights = np.where(y == 2, 5.0, 0.5)
     cv = KFold(3, shuffle=True, random_state=0)
     with sklearn.config_context(enable_metadata_routing=True):
-        snn = SNNClassifier(**SMALL).set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
-        pipe = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), snn)
-        routed = cross_validate(pipe, X, y, cv=cv, params={"sample_weight": weights}, return_estimator=True)
-        search = GridSearchCV(pipe, {"snnclassifier__alpha": [1e-4]}, cv=cv).fit(X, y, sample_weight=weights)
+        routed = cross_validate(make(), X, y, cv=cv, params={"sample_weight": weights}, return_estimator=True)
+        search = GridSearchCV(make(), {f"{fit_params_name}alpha": [1e-4]}, cv=cv).fit(X, y, sample_weight=weights)
     for (train, test), fitted, score in zip(cv.split(X), routed["estimator"], routed["test_score"]):
-        expected = make_pipeline(StandardScaler(), SNNClassifier(**SMALL))
-        expected.fit(X[train], y[train], snnclassifier__sample_weight=weights[train])
+        expected = SNNClassifier(**SMALL).fit(X[train], y[train], sample_weight=weights[train])
         np.testing.assert_array_equal(fitted.predict_proba(X[test]), expected.predict_proba(X[test]))
         assert score == expected.score(X[test], y[test], sample_weight=weights[test])
+        assert score != expected.score(X[test], y[test])  # the weights did change the score
     np.testing.assert_allclose(search.cv_results_["mean_test_score"], routed["test_score"].mean())
+
+
+def _requesting_snn():
+    return SNNClassifier(**SMALL).set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+
+
+def test_metadata_routing_brings_sample_weight_to_fit_and_score():
+    _routing_check(_requesting_snn, "")
+
+
+@pytest.mark.skipif(
+    sklearn.__version__.startswith("1.6."),
+    reason="scikit-learn 1.6's Pipeline.score does not route sample_weight (UnsetMetadataPassedError)",
+)
+def test_metadata_routing_through_a_pipeline():
+    from sklearn.pipeline import Pipeline
+
+    _routing_check(lambda: Pipeline([("snn", _requesting_snn())]), "snn__")
 
 
 def test_verbose_prints_mlp_lines_and_a_progress_bar(capsys):
