@@ -93,6 +93,21 @@ def plot_layer_statistics(estimators, X, *, labels=None, ax=None):
     See Also
     --------
     layer_statistics : The numbers drawn.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn.datasets import load_iris
+    >>> from sksnn import SNNClassifier
+    >>> from sksnn.diagnostics import plot_layer_statistics
+    >>> X, y = load_iris(return_X_y=True)
+    >>> snn = SNNClassifier(hidden_layer_sizes=(16,) * 6, max_iter=2, random_state=0).fit(X, y)
+    >>> regular = SNNClassifier(hidden_layer_sizes=(16,) * 6, max_iter=2, activation="elu",
+    ...                         kernel_initializer="he_normal", standardize=False, random_state=0).fit(X, y)
+    >>> ax = plot_layer_statistics([snn, regular], X, labels=["SNN", "regular"])
+    >>> [line.get_label() for line in ax[1].get_lines()][:2]
+    ['SNN', 'regular']
     """
     import matplotlib.pyplot as plt
 
