@@ -271,6 +271,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--out", default="seed_experiments")
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs, small subsets: a smoke test")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the data sets already in OUT/results.json and add these (with --datasets '': rewrite the report)",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = set(names) - set(DATASETS)
@@ -281,9 +286,12 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     warnings.filterwarnings("ignore")  # ConvergenceWarnings of one-epoch partial fits
 
-    start = time.time()
-    results = {}
+    results, meta = {}, {}
+    if args.append and (out / "results.json").exists():
+        saved = json.loads((out / "results.json").read_text())
+        results, meta = saved["results"], saved["meta"]
     for name in names:  # the report is rewritten after each data set: a long run keeps what it finished
+        start = time.time()
         data = load_dataset(name, args.source, args.data_dir)
         classification = name != "boston"
         results[name] = {model: [] for model in MODELS}
@@ -298,21 +306,35 @@ def main(argv=None):
                     flush=True,
                 )
         figures(name, results[name], classification, out)
-        write_report(results, out, epochs, seeds, args.quick, time.time() - start)
+        import keras
+
+        meta[name] = {
+            "command": f"python benchmarks/seed_experiments.py --datasets {name} --epochs {epochs} --seeds {seeds}"
+            + (" --quick" if args.quick else ""),
+            "backend": keras.backend.backend(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "date": time.strftime("%Y-%m-%d"),
+            "minutes": round((time.time() - start) / 60, 1),
+        }
+        write_report(results, meta, out)
+    if not names:
+        write_report(results, meta, out)
 
 
-def write_report(results, out, epochs, seeds, quick, seconds):
-    import keras
-
+def write_report(results, meta, out):
     names = list(results)
-
     header = [
         "# The source article's experiments, reproduced",
         "",
-        f"Command: `python benchmarks/seed_experiments.py --datasets {','.join(names)} --epochs {epochs} "
-        f"--seeds {seeds}{' --quick' if quick else ''}`; Keras backend {keras.backend.backend()}; "
-        f"{platform.machine()} with {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d')}; "
-        f"run time {seconds / 60:.1f} min. Mean ± std over seeds.",
+        "Mean ± std over seeds. How each data set was run:",
+        "",
+        "| data set | command | backend | machine | date | run time (min) |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {n} | `{meta[n]['command']}` | {meta[n]['backend']} | {meta[n]['machine']} | {meta[n]['date']} "
+            f"| {meta[n]['minutes']} |"
+            for n in names
+        ),
         "",
     ]
     body = [line for name in names for line in dataset_table(name, results[name], name != "boston")]
@@ -322,7 +344,7 @@ def write_report(results, out, epochs, seeds, quick, seconds):
         return {k: v for k, v in run.items() if k != "last_layer_weights"}
 
     curves = {n: {m: [without_weights(r) for r in runs] for m, runs in models.items()} for n, models in results.items()}
-    (out / "results.json").write_text(json.dumps(curves))
+    (out / "results.json").write_text(json.dumps({"meta": meta, "results": curves}))
     print(f"wrote {out / 'results.md'}")
 
 

@@ -10,6 +10,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (DATA / "boston_housing.npz").exists(), reason="../shared/datasets is not beside the checkout")
 def test_quick_run_writes_tables_claims_and_figures(tmp_path):
     script = ROOT / "benchmarks" / "seed_experiments.py"
