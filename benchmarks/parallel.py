@@ -1,6 +1,6 @@
 """GridSearchCV with n_jobs=2 against n_jobs=1, and the size of a saved model.
 
-- search: 4 candidates x 3 folds of SNNClassifier on digits, 30 epochs each,
+- search: 4 candidates x 3 folds of SNNClassifier on digits, 100 epochs each,
   joblib's default (loky) backend; time with n_jobs=1, n_jobs=2 and the ratio.
   In loky workers sksnn limits the backend's threads to the worker's share
   (``OMP_NUM_THREADS``, set by joblib), so two workers do not oversubscribe.
@@ -33,7 +33,7 @@ def main():
     os.environ["PYTHONWARNINGS"] = "ignore"  # the workers' ConvergenceWarnings
     X, y = load_digits(return_X_y=True)
     grid = {"alpha": [1e-4, 1e-2], "hidden_layer_sizes": [(64, 64), (128, 128)]}
-    base = SNNClassifier(max_iter=30, batch_size=64, random_state=0)
+    base = SNNClassifier(max_iter=100, batch_size=64, random_state=0)
     times = {}
     for n_jobs in (1, 2):
         start = time.perf_counter()

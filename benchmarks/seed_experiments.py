@@ -183,18 +183,18 @@ def dataset_table(name, runs, classification):
 def claims_table(results):
     rows = []
 
-    def fewer_epochs(dataset, claim):
+    def fewer_epochs(dataset, claim, claimed_percent):
         snn = np.mean([r["best_epoch"] for r in results[dataset]["SNN"]])
         regular = np.mean([r["best_epoch"] for r in results[dataset]["regular"]])
         change = (regular - snn) / regular * 100
-        held = "held" if snn < regular else "did not hold"
+        held = "held" if change >= claimed_percent else ("held in direction only" if change > 0 else "did not hold")
         relation = f"{change:.0f}% fewer" if change >= 0 else f"{-change:.0f}% more"
         return [claim, f"SNN best epoch {snn:.1f} vs regular {regular:.1f}: {relation} epochs", held]
 
     if "fashion_mnist" in results:
         rows.append(
             fewer_epochs(
-                "fashion_mnist", "Fashion-MNIST: SNN reaches its best validation accuracy in 28% fewer iterations"
+                "fashion_mnist", "Fashion-MNIST: SNN reaches its best validation accuracy in 28% fewer iterations", 28
             )
         )
     if "cifar10" in results:
@@ -219,7 +219,7 @@ def claims_table(results):
         )
     if "boston" in results:
         rows.append(
-            fewer_epochs("boston", "Boston: SNN reaches its best validation score in 32% fewer epochs (34 vs 50)")
+            fewer_epochs("boston", "Boston: SNN reaches its best validation score in 32% fewer epochs (34 vs 50)", 32)
         )
     lines = ["## The article's claims", "", "| claim | measured | verdict |", "|---|---|---|"]
     return lines + [f"| {' | '.join(r)} |" for r in rows] + [""]
