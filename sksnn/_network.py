@@ -105,6 +105,11 @@ def build_snn(
     keras.Sequential
         The uncompiled network.
 
+    See Also
+    --------
+    SNNClassifier : Trains this network behind scikit-learn's classifier API.
+    SNNRegressor : Trains this network behind scikit-learn's regressor API.
+
     Examples
     --------
     >>> from sksnn import build_snn

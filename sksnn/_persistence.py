@@ -115,6 +115,12 @@ def save(estimator, path):
 def load(path):
     """Read an estimator written by ``save``; no code in the file is ever run.
 
+    The file holds only data: a JSON description and NumPy arrays, read with
+    ``allow_pickle=False``. Only sksnn's own estimator classes are rebuilt,
+    their parameters are validated again and the weight shapes checked, and a
+    SHA-256 over both parts must match, so an edited or corrupted file is
+    refused rather than loaded. Use it instead of pickle for files from others.
+
     Parameters
     ----------
     path : str or path-like or file-like
@@ -130,6 +136,11 @@ def load(path):
     ValueError
         If the file is not an sksnn model file, was modified or corrupted
         after saving, or describes an inconsistent network.
+
+    See Also
+    --------
+    SNNClassifier.save : Write a fitted classifier in this format.
+    SNNRegressor.save : Write a fitted regressor in this format.
 
     Examples
     --------
