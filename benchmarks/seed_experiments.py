@@ -243,9 +243,11 @@ def figures(name, runs, classification, out):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True, constrained_layout=True)
     for ax, model in zip(axes, ("SNN", "regular")):
-        for epoch, values in runs[model][0]["last_layer_weights"].items():
+        # results.json keeps no weights: after --append only the seeds run now have them
+        seed, run = next((seed, run) for seed, run in enumerate(runs[model]) if "last_layer_weights" in run)
+        for epoch, values in run["last_layer_weights"].items():
             ax.hist(values, bins=60, histtype="step", density=True, label=f"epoch {epoch}")
-        ax.set(title=f"{name}: {model}, last hidden layer weights", xlabel="weight")
+        ax.set(title=f"{name}: {model}, last hidden layer weights (seed {seed})", xlabel="weight")
         ax.legend()
     fig.savefig(out / f"{name}_last_layer_weights.png", dpi=110)
 
@@ -269,6 +271,12 @@ def main(argv=None):
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="run seeds FIRST_SEED.. ; with --append, add them to the runs already saved for a data set",
+    )
     parser.add_argument("--out", default="seed_experiments")
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs, small subsets: a smoke test")
     parser.add_argument(
@@ -294,8 +302,9 @@ def main(argv=None):
         start = time.time()
         data = load_dataset(name, args.source, args.data_dir)
         classification = name != "boston"
-        results[name] = {model: [] for model in MODELS}
-        for seed in range(seeds):
+        earlier = results.get(name) if args.first_seed > 0 else None
+        results[name] = earlier or {model: [] for model in MODELS}
+        for seed in range(args.first_seed, args.first_seed + seeds):
             splits = split(name, data, seed, args.quick)
             for model in MODELS:
                 run = run_model(model, classification, splits, epochs, seed)
@@ -308,13 +317,20 @@ def main(argv=None):
         figures(name, results[name], classification, out)
         import keras
 
+        command = f"python benchmarks/seed_experiments.py --datasets {name} --epochs {epochs} --seeds {seeds}"
+        command += (f" --first-seed {args.first_seed} --append" if args.first_seed else "") + (
+            " --quick" if args.quick else ""
+        )
+        minutes = round((time.time() - start) / 60, 1)
+        if earlier:  # one row tells how every seed of the data set was run
+            command = f"{meta[name]['command']}; then {command}"
+            minutes = round(meta[name]["minutes"] + minutes, 1)
         meta[name] = {
-            "command": f"python benchmarks/seed_experiments.py --datasets {name} --epochs {epochs} --seeds {seeds}"
-            + (" --quick" if args.quick else ""),
+            "command": command,
             "backend": keras.backend.backend(),
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
             "date": time.strftime("%Y-%m-%d"),
-            "minutes": round((time.time() - start) / 60, 1),
+            "minutes": minutes,
         }
         write_report(results, meta, out)
     if not names:
