@@ -33,7 +33,17 @@ def test_quick_run_writes_tables_claims_and_figures(tmp_path):
 @pytest.mark.skipif(not (DATA / "boston_housing.npz").exists(), reason="../shared/datasets is not beside the checkout")
 def test_first_seed_with_append_adds_seeds_to_the_saved_runs(tmp_path):
     script = ROOT / "benchmarks" / "seed_experiments.py"
-    base = [sys.executable, str(script), "--quick", "--datasets", "boston", "--data-dir", str(DATA), "--out", str(tmp_path)]
+    base = [
+        sys.executable,
+        str(script),
+        "--quick",
+        "--datasets",
+        "boston",
+        "--data-dir",
+        str(DATA),
+        "--out",
+        str(tmp_path),
+    ]
     for extra in ([], ["--first-seed", "1", "--append"]):
         result = subprocess.run(base + extra, capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stderr[-3000:]
