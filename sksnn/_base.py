@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._activations import HIDDEN_ACTIVATIONS
+from ._blocks import rows_per_block
 from ._inference import forward, standardize
 from ._stopping import TrainingProgress
 
@@ -50,7 +51,7 @@ def _fit_scaler(X, sample_weight):
     size of a float32 X); fitting blocks of ~8 MB through ``partial_fit``
     bounds them. One block is exactly ``fit``.
     """
-    block_rows = max(1, 2**20 // max(1, X.shape[1]))
+    block_rows = rows_per_block(2**23, 8 * X.shape[1])  # the float64 temporaries' rows
     scaler = StandardScaler()
     for start in range(0, X.shape[0], block_rows):
         block = slice(start, start + block_rows)

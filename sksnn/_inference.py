@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._activations import NUMPY_ACTIVATIONS
+from ._blocks import rows_per_block
 
 # Bytes of one block's widest activation: a few of them fit in a core's L2 cache.
 _BLOCK_BYTES = 2**21
@@ -34,7 +35,7 @@ def standardize(X, mean, scale):
 
 def _block_rows(coefs, dtype):
     widest = max(kernel.shape[1] for kernel in coefs)
-    return max(256, _BLOCK_BYTES // (widest * np.dtype(dtype).itemsize))
+    return rows_per_block(_BLOCK_BYTES, widest * np.dtype(dtype).itemsize, minimum=256)
 
 
 def _forward_block(X, coefs, intercepts, hidden, output, mean, scale):

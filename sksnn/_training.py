@@ -12,6 +12,8 @@ import threading
 import keras
 import numpy as np
 
+from ._blocks import rows_per_block
+from ._inference import standardize
 from ._network import OPTIMIZERS, HalfSquaredError, PenalizedNetwork, build_snn, initial_values
 
 LOSSES = {
@@ -226,7 +228,7 @@ def _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffl
 
 def _copy_rows(X):
     """Rows in a block of about 8 MB: the unit in which large arrays are copied."""
-    return max(1, 2**23 // max(1, X.shape[1] * X.itemsize))
+    return rows_per_block(2**23, X.shape[1] * X.itemsize)
 
 
 def _numpy_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed):
@@ -244,10 +246,7 @@ def _numpy_batches(X, Y, sample_weight, standardization, batch_size, shuffle, se
         order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
         for start in range(0, n_samples, batch_size):
             rows = order[start : start + batch_size]
-            x = X[rows]
-            if standardization is not None:
-                x -= standardization[0]
-                x /= standardization[1]
+            x = X[rows] if standardization is None else standardize(X[rows], *standardization)
             yield (x, *(a[rows] for a in small))
 
 
