@@ -182,7 +182,10 @@ class PenalizedNetwork(keras.Model):
     def __init__(self, network, alpha, **kwargs):
         super().__init__(**kwargs)
         self.network = network
-        self.alpha = float(alpha)
+        self.penalized = alpha > 0
+        # A variable, not a constant of the traced step: one compiled network
+        # serves every alpha of a grid search (assign a new value before a fit).
+        self.alpha = keras.Variable(float(alpha), trainable=False, dtype=self.dtype_policy.variable_dtype, name="alpha")
         self._kernels_of = dense_layers(network)
 
     def call(self, inputs, training=False):
@@ -190,11 +193,11 @@ class PenalizedNetwork(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-        if self.alpha == 0:
+        if not self.penalized:
             return loss
         squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
         if sample_weight is None:
             total_weight = ops.cast(ops.shape(y_pred)[0], loss.dtype)
         else:
             total_weight = ops.cast(ops.sum(sample_weight), loss.dtype)
-        return loss + 0.5 * self.alpha * ops.cast(squared_norm, loss.dtype) / total_weight
+        return loss + 0.5 * ops.cast(self.alpha, loss.dtype) * ops.cast(squared_norm, loss.dtype) / total_weight

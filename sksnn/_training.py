@@ -32,7 +32,9 @@ class _TrainerPool:
     TensorFlow, more than a whole small fit. A cross-validation or grid search
     fits the same architecture many times: taking a trained-before network,
     loading freshly initialized weights and a fresh optimizer state into it,
-    reuses its compiled step. A network serves one fit at a time.
+    reuses its compiled step. ``alpha`` and the learning rate are variables of
+    the network, so a grid over them reuses it too. A network serves one fit
+    at a time.
     """
 
     def __init__(self, max_idle=4):
@@ -149,8 +151,7 @@ def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, 
         tuple(sorted(spec.items())),
         loss,
         optimizer,
-        learning_rate,
-        alpha,
+        alpha > 0,  # alpha's and the learning rate's values are variables: not part of the compiled step
         dtype,
         steps,
     )
@@ -175,6 +176,8 @@ def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, 
         for variable, value in zip(trainer.network.variables, fresh, strict=True):
             variable.assign(value)
         set_optimizer_state(trainer, trainer.initial_optimizer_state)
+        trainer.optimizer.learning_rate = learning_rate
+        trainer.alpha.assign(alpha)
     try:
         yield trainer
     finally:

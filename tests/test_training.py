@@ -54,3 +54,28 @@ def test_scaler_fitted_by_blocks_equals_one_fit():
     np.testing.assert_allclose(blocked.mean_, whole.mean_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(blocked.scale_, whole.scale_, rtol=1e-10)
     np.testing.assert_allclose(blocked.n_samples_seen_, whole.n_samples_seen_)
+
+
+def test_a_grid_over_alpha_and_learning_rate_compiles_once_and_fits_as_fresh_networks(monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    X, y = make_classification(120, 6, random_state=0)
+    grid = [(1e-4, 1e-3), (1e-1, 1e-2), (1e-2, 3e-3)]
+    compiles = []
+    compile_network = _training._compile
+    monkeypatch.setattr(_training, "_compile", lambda *a, **k: compiles.append(1) or compile_network(*a, **k))
+
+    def fit(alpha, learning_rate):
+        clf = SNNClassifier(hidden_layer_sizes=(8, 8), alpha=alpha, learning_rate_init=learning_rate, max_iter=5)
+        return clf.set_params(random_state=0).fit(X, y).predict_proba(X)
+
+    _training._POOL.clear()
+    pooled = [fit(*point) for point in grid]
+    assert len(compiles) == 1
+    for point, reused in zip(grid, pooled):
+        _training._POOL.clear()
+        np.testing.assert_allclose(reused, fit(*point), rtol=1e-6, atol=1e-7)
+    assert len(compiles) == 1 + len(grid)
+    assert not np.allclose(pooled[0], pooled[1], atol=1e-3)  # the values did reach the compiled step
