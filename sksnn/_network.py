@@ -188,6 +188,16 @@ class PenalizedNetwork(keras.Model):
         self.alpha = keras.Variable(float(alpha), trainable=False, dtype=self.dtype_policy.variable_dtype, name="alpha")
         self._kernels_of = dense_layers(network)
 
+    def __setattr__(self, name, value):
+        # Keras' JAX trainer stores the whole training state (a dict of ~140
+        # arrays) in ``_jax_state`` after every step; Layer.__setattr__ walks it
+        # looking for variables to track, which there never are: that walk took
+        # ~40% of a small network's epoch (benchmarks/speed.py). Skip it.
+        if name == "_jax_state":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)
 
