@@ -7,7 +7,8 @@ Prints sksnn's figure, the baseline's figure and their ratio:
   ``keras.Model.fit`` of the same network on the same backend;
 - small-data CV: ``cross_val_score(cv=5)`` on breast_cancer, (100,) * 20,
   50 epochs, batch 32 (the set-up cost of every fit counts here);
-- one-row predict_proba: median of 300 calls on a fitted (100,) * 20 model;
+- one-row predict_proba: median of 300 calls on a fitted (100,) * 20 model,
+  alternating between sksnn and the baseline;
 - bulk predict: 100,000 rows;
 - import: ``python -c "import sksnn"`` against ``import sklearn.neural_network``;
 - load and predict: a fresh process that ``joblib.load``-s the fitted model and
@@ -132,10 +133,14 @@ def predict_figures(X, y, model_dir):
     snn.fit(X, y)
     mlp.fit(X, y)
     one = X[:1]
-    medians = []
-    for model in (snn, mlp):
-        model.predict_proba(one)
-        medians.append(np.median([timed(lambda m=model: m.predict_proba(one)) for _ in range(300)]))
+    # Calls alternate between the two models, so that a passing state of the
+    # machine (the backend's threads winding down after the fit, another job)
+    # weighs on both alike.
+    calls = {snn: [], mlp: []}
+    for _ in range(301):
+        for model, times in calls.items():
+            times.append(timed(lambda m=model: m.predict_proba(one)))
+    medians = [np.median(times[1:]) for times in calls.values()]  # the first call warms up
     row("one-row predict_proba", *medians, "MLPClassifier", unit="ms")
     bulk = np.tile(X, (5, 1))
     bulk_times = [min(timed(lambda m=model: m.predict(bulk)) for _ in range(3)) for model in (snn, mlp)]
