@@ -203,11 +203,14 @@ class PenalizedNetwork(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-        if not self.penalized:
-            return loss
-        squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
-        if sample_weight is None:
-            total_weight = ops.cast(ops.shape(y_pred)[0], loss.dtype)
-        else:
-            total_weight = ops.cast(ops.sum(sample_weight), loss.dtype)
-        return loss + 0.5 * ops.cast(self.alpha, loss.dtype) * ops.cast(squared_norm, loss.dtype) / total_weight
+        rows = ops.cast(ops.shape(y_pred)[0], loss.dtype)
+        total_weight = rows if sample_weight is None else ops.cast(ops.sum(sample_weight), loss.dtype)
+        if self.penalized:
+            squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
+            loss = loss + 0.5 * ops.cast(self.alpha, loss.dtype) * ops.cast(squared_norm, loss.dtype) / total_weight
+        # Keras' epoch loss is the mean of the batch losses weighted by their
+        # rows, zero-weight padding rows included (see _training._numpy_batches).
+        # The value reported here is loss * total_weight / rows, its gradient the
+        # loss's: the batches then weigh by their sample weight, and run_epochs
+        # divides the epoch's mean by the mean weight of a row.
+        return loss + ops.stop_gradient(loss * (total_weight / rows - 1))

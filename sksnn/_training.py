@@ -185,14 +185,20 @@ def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, 
 
 
 class _EpochEnd(keras.callbacks.Callback):
-    """Hands each epoch's mean training loss to ``on_epoch_end``; stops when it says so."""
+    """Hands each epoch's mean training loss to ``on_epoch_end``; stops when it says so.
 
-    def __init__(self, on_epoch_end):
+    Keras' epoch loss, times ``loss_scale``, is the mean of the batch losses
+    weighted by the batches' sample weight (see ``PenalizedNetwork.compute_loss``):
+    without sample weights, MLP's ``loss_``.
+    """
+
+    def __init__(self, on_epoch_end, loss_scale):
         super().__init__()
         self._on_epoch_end = on_epoch_end
+        self._loss_scale = loss_scale
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._on_epoch_end(float(logs["loss"])):
+        if self._on_epoch_end(float(logs["loss"]) * self._loss_scale):
             self.model.stop_training = True
 
 
@@ -242,15 +248,23 @@ def _numpy_batches(X, Y, sample_weight, standardization, batch_size, shuffle, se
     here keeps X's dtype, draws from a private generator and copies nothing
     larger than a batch.
     """
-    small = (Y,) if sample_weight is None else (Y, sample_weight)
     n_samples = X.shape[0]
+    if sample_weight is None:
+        sample_weight = np.ones(n_samples, dtype=X.dtype)
+    padding = -n_samples % batch_size
     rng = np.random.RandomState(seed)
     while True:
         order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
         for start in range(0, n_samples, batch_size):
             rows = order[start : start + batch_size]
             x = X[rows] if standardization is None else standardize(X[rows], *standardization)
-            yield (x, *(a[rows] for a in small))
+            batch = (x, Y[rows], sample_weight[rows])
+            if len(rows) < batch_size:
+                # A short last batch would be a new shape, compiled again for
+                # every training-set size (each fold of a CV): pad it with rows
+                # of zero weight, which add nothing to the loss or its gradient.
+                batch = tuple(np.concatenate([a, np.zeros((padding, *a.shape[1:]), a.dtype)]) for a in batch)
+            yield batch
 
 
 def run_epochs(
@@ -281,16 +295,22 @@ def run_epochs(
     interrupted : bool
         True when the user pressed Ctrl-C; the weights are those reached so far.
     """
-    make_batches = _tensorflow_batches if keras.backend.backend() == "tensorflow" else _numpy_batches
-    batches = make_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed)
+    steps = -(-X.shape[0] // batch_size)
+    if keras.backend.backend() == "tensorflow":  # TensorFlow does not compile again for a short last batch
+        batches = _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed)
+        rows_counted = X.shape[0]
+    else:
+        batches = _numpy_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed)
+        rows_counted = steps * batch_size  # padding included
+    total_weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
     try:
         trainer.fit(
             batches,
-            steps_per_epoch=-(-X.shape[0] // batch_size),
+            steps_per_epoch=steps,
             epochs=epochs,
             shuffle=False,  # the batches come shuffled
             verbose=1 if progress_bar else 0,
-            callbacks=[_EpochEnd(on_epoch_end)],
+            callbacks=[_EpochEnd(on_epoch_end, loss_scale=rows_counted / total_weight)],
         )
     except KeyboardInterrupt:
         return True

@@ -17,8 +17,12 @@ def test_numpy_batches_cover_every_row_once_per_epoch_in_a_new_order(dtype):
     stream = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, True, seed=3)
     epochs = [_epoch(stream, 3) for _ in range(2)]
     for epoch in epochs:
-        assert [len(b[0]) for b in epoch] == [4, 4, 2]
-        x, y, w = (np.concatenate(parts) for parts in zip(*epoch))
+        # one shape for every batch: the short last one is padded with rows of zero weight
+        assert [len(part) for batch in epoch for part in batch] == [4] * 9
+        assert not epoch[-1][2][2:].any() and not epoch[-1][0][2:].any()
+        x, y, w = (
+            np.concatenate([part[:2] if i == 2 else part for i, part in enumerate(parts)]) for parts in zip(*epoch)
+        )
         assert x.dtype == dtype  # Keras' own array adapter would cast float64 to float32
         rows = y[:, 0].astype(int)
         assert sorted(rows) == list(range(10))
@@ -29,8 +33,31 @@ def test_numpy_batches_cover_every_row_once_per_epoch_in_a_new_order(dtype):
     again = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, True, seed=3)
     np.testing.assert_array_equal(next(again)[1], epochs[0][0][1])
     X_copy = X.copy()
-    _epoch(_training._numpy_batches(X, Y, None, (mean, scale), 4, False, seed=0), 3)
+    unweighted = _epoch(_training._numpy_batches(X, Y, None, (mean, scale), 4, False, seed=0), 3)
     np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(np.concatenate([b[2] for b in unweighted]), [1] * 10 + [0] * 2)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("alpha", [0.0, 0.01])
+def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(weighted, alpha):
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import log_loss
+
+    from sksnn import SNNClassifier
+
+    # A vanishing learning rate keeps the weights where they started, so every
+    # batch loss is taken at the same weights: the epoch's loss is then the
+    # log loss of the whole training set (sample-weighted if weighted) plus
+    # MLP's penalty, alpha / 2 * ||W||^2 / batch weight, once per batch.
+    X, y = make_classification(101, 5, n_informative=3, n_classes=3, random_state=0)
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, 101) if weighted else None
+    clf = SNNClassifier(hidden_layer_sizes=(8,), batch_size=16, max_iter=1, learning_rate_init=1e-12, alpha=alpha)
+    clf.set_params(shuffle=False, random_state=0).fit(X, y, sample_weight=weights)
+    total_weight = 101 if weights is None else weights.sum()
+    penalty = 7 * 0.5 * alpha * sum((W**2).sum() for W in clf.coefs_) / total_weight  # 7 batches, the last of 5 rows
+    expected = log_loss(y, clf.predict_proba(X), sample_weight=weights) + penalty
+    assert clf.loss_ == pytest.approx(expected, rel=1e-6)
 
 
 def test_steps_per_execution_divides_the_epoch(monkeypatch):
