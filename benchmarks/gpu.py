@@ -73,11 +73,9 @@ def prediction_differences():
         warnings.simplefilter("ignore")
         make = SNNClassifier(hidden_layer_sizes=(64,) * 4, max_iter=5, random_state=0)
         first, second = (clone(make).fit(X, y) for _ in "12")
+    proba = first.predict_proba(X)
     on_backend = np.asarray(first.model_(first.scaler_.transform(X).astype(np.float32)))
-    return (
-        float(np.abs(first.predict_proba(X) - second.predict_proba(X)).max()),
-        float(np.abs(first.predict_proba(X) - on_backend).max()),
-    )
+    return float(np.abs(proba - second.predict_proba(X)).max()), float(np.abs(proba - on_backend).max())
 
 
 def main():
