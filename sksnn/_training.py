@@ -232,7 +232,12 @@ def _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffl
     indices = tf.data.Dataset.range(X.shape[0])
     if shuffle:
         indices = indices.shuffle(X.shape[0], seed=seed, reshuffle_each_iteration=True)
-    return indices.batch(batch_size).repeat().map(gather).prefetch(2)
+    # tf.data's autotuner has nothing to tune in this fixed pipeline, and
+    # deleting an iterator waits for the autotuner thread's next wake-up: up
+    # to ~2.5 s at the end of every fit, more than a whole small fit's epochs.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return indices.batch(batch_size).repeat().map(gather).prefetch(2).with_options(options)
 
 
 def _copy_rows(X):
