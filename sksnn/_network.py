@@ -13,9 +13,10 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ._activations import KERAS_ACTIVATIONS  # noqa: E402
+from ._optimizers import Nadam  # noqa: E402
 
 OPTIMIZERS = {
-    "nadam": keras.optimizers.Nadam,
+    "nadam": Nadam,  # Keras' Nadam, cheaper to trace (see _optimizers)
     "adam": keras.optimizers.Adam,
     "adamw": keras.optimizers.AdamW,
     "sgd": keras.optimizers.SGD,

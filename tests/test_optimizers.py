@@ -1,0 +1,57 @@
+import keras
+import numpy as np
+import pytest
+
+from sksnn import _optimizers, build_snn
+from sksnn._training import precision
+
+
+def _variables(dtype, rng):
+    return [keras.Variable(rng.standard_normal(shape), dtype=dtype) for shape in [(4, 3), (3,), (3, 2), (2,)]]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_nadam_updates_are_bit_identical_to_keras_nadam(dtype):
+    with precision(dtype):
+        results = []
+        for optimizer in (keras.optimizers.Nadam(1e-3), _optimizers.Nadam(1e-3)):
+            variables = _variables(dtype, np.random.RandomState(0))
+            optimizer.build(variables)
+            for step in range(5):
+                grads = [np.random.RandomState(step).standard_normal(v.shape).astype(dtype) for v in variables]
+                optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
+            # the weights, then the optimizer's own variables (moments, step count)
+            results.append([keras.ops.convert_to_numpy(v) for v in variables + list(optimizer.variables)])
+        initial = [keras.ops.convert_to_numpy(v) for v in _variables(dtype, np.random.RandomState(0))]
+    for ours, keras_own in zip(*results, strict=True):
+        np.testing.assert_array_equal(ours, keras_own)
+    assert all(not np.allclose(after, before) for after, before in zip(results[1], initial))
+
+
+def test_nadam_trains_a_network_as_keras_nadam_does():
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((64, 5)).astype("float32")
+    y = rng.randint(0, 3, 64)
+    weights = []
+    for optimizer in (keras.optimizers.Nadam(1e-2), _optimizers.Nadam(1e-2)):
+        model = build_snn(5, 3, hidden_layer_sizes=(8, 8), seed=0)
+        model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+        model.fit(X, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+        weights.append(model.get_weights())
+    for ours, keras_own in zip(*weights, strict=True):
+        # compiled, the backend may fuse the scalar work differently: rounding apart
+        np.testing.assert_allclose(ours, keras_own, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(weights[0][0], build_snn(5, 3, hidden_layer_sizes=(8, 8), seed=0).get_weights()[0])
+
+
+def test_nadam_computes_the_step_scalars_once_per_step_not_per_variable(monkeypatch):
+    calls = []
+    power = keras.ops.power
+    monkeypatch.setattr(_optimizers.ops, "power", lambda *args: calls.append(1) or power(*args))
+    variables = _variables("float32", np.random.RandomState(0))
+    optimizer = _optimizers.Nadam(1e-3)
+    optimizer.build(variables)
+    for _ in range(2):
+        optimizer.apply([keras.ops.ones(v.shape) for v in variables], variables)
+    # decay^t, decay^(t+1) and beta_2^t: three powers a step for all 4 variables
+    assert len(calls) == 2 * 3
