@@ -39,8 +39,39 @@ def _layer_seeds(seed, n_hidden):
     return np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=2 * n_hidden + 1)
 
 
+def _kernel_values(name, shape, dtype, seed):
+    """A kernel drawn from the Keras initializer ``name`` with ``seed``, as a NumPy array.
+
+    The variance-scaling family (LeCun, He, Glorot: every default) is drawn
+    with NumPy from the initializer's own configuration: on JAX, Keras' draw
+    compiles a random-number kernel for each new weight shape (~0.5 s each,
+    paid by the first fit of every architecture, in every joblib worker).
+    Other initializers are Keras' own draws.
+    """
+    initializer = _seeded_initializer(name, seed)
+    if not isinstance(initializer, keras.initializers.VarianceScaling):
+        return keras.ops.convert_to_numpy(initializer(shape, dtype=dtype))
+    fan_in, fan_out = shape
+    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[initializer.mode]
+    scale = initializer.scale / max(1.0, fan)
+    rng = np.random.RandomState(seed)
+    if initializer.distribution == "uniform":
+        limit = np.sqrt(3.0 * scale)
+        return rng.uniform(-limit, limit, shape).astype(dtype)
+    values = rng.standard_normal(shape)
+    if initializer.distribution == "truncated_normal":
+        # Keras' truncated normal: redrawn beyond two standard deviations,
+        # scaled by the standard deviation of the truncated distribution.
+        outside = np.abs(values) > 2
+        while outside.any():
+            values[outside] = rng.standard_normal(np.count_nonzero(outside))
+            outside = np.abs(values) > 2
+        values /= 0.87962566103423978
+    return (values * np.sqrt(scale)).astype(dtype)
+
+
 def initial_values(n_features, n_outputs, hidden_layer_sizes, *, kernel_initializer, dropout, dtype, seed):
-    """The values of ``build_snn(..., seed=seed).variables``, without building a model.
+    """The initial values of ``build_snn(..., seed=seed).variables``, without building a model.
 
     Building a 20-layer Keras model costs about a second of Python; a reused
     (pooled) network only needs the fresh numbers.
@@ -50,8 +81,9 @@ def initial_values(n_features, n_outputs, hidden_layer_sizes, *, kernel_initiali
     values = []
     for i, (fan_in, units) in enumerate(zip(sizes[:-1], sizes[1:])):
         is_output = i == len(sizes) - 2
-        initializer = _seeded_initializer(kernel_initializer, int(seeds[-1] if is_output else seeds[2 * i]))
-        values += [initializer((fan_in, units), dtype=dtype), np.zeros(units, dtype=dtype)]
+        kernel_seed = int(seeds[-1] if is_output else seeds[2 * i])
+        kernel = _kernel_values(kernel_initializer, (fan_in, units), dtype, kernel_seed)
+        values += [kernel, np.zeros(units, dtype=dtype)]
         if dropout > 0 and not is_output:
             values.append(np.array([seeds[2 * i + 1], 0]))  # a SeedGenerator's initial state
     return values
@@ -118,14 +150,18 @@ def build_snn(
     >>> [layer.name for layer in model.layers]
     ['hidden_0', 'hidden_1', 'output']
     """
+    if seed is None:
+        seed = np.random.randint(np.iinfo(np.int32).max)
     seeds = _layer_seeds(seed, len(hidden_layer_sizes))
+    # Kernels start at zero and are then loaded from initial_values: one
+    # drawing for built and pooled networks (see _kernel_values for why NumPy).
     layers = [keras.Input(shape=(n_features,), dtype=dtype)]
     for i, units in enumerate(hidden_layer_sizes):
         layers.append(
             keras.layers.Dense(
                 int(units),
                 activation=KERAS_ACTIVATIONS.get(activation, activation),
-                kernel_initializer=_seeded_initializer(kernel_initializer, int(seeds[2 * i])),
+                kernel_initializer="zeros",
                 dtype=dtype,
                 name=f"hidden_{i}",
             )
@@ -138,12 +174,28 @@ def build_snn(
         keras.layers.Dense(
             int(n_outputs),
             activation=KERAS_ACTIVATIONS.get(output_activation, output_activation),
-            kernel_initializer=_seeded_initializer(kernel_initializer, int(seeds[-1])),
+            kernel_initializer="zeros",
             dtype=dtype,
             name="output",
         )
     )
-    return keras.Sequential(layers, name=name)
+    model = keras.Sequential(layers, name=name)
+    values = initial_values(
+        n_features,
+        n_outputs,
+        hidden_layer_sizes,
+        kernel_initializer=kernel_initializer,
+        dropout=dropout,
+        dtype=dtype,
+        seed=seed,
+    )
+    for variable, value in zip(model.variables, values, strict=True):
+        variable.assign(value)
+    # The layers report (and a saved model re-creates) the initializer the kernels were drawn from.
+    dense = dense_layers(model)
+    for layer, kernel_seed in zip(dense, [*seeds[: 2 * len(hidden_layer_sizes) : 2], seeds[-1]], strict=True):
+        layer.kernel_initializer = _seeded_initializer(kernel_initializer, int(kernel_seed))
+    return model
 
 
 def dense_layers(model):

@@ -65,4 +65,32 @@ def test_initial_values_equal_a_built_networks_variables(dropout, initializer):
     values = initial_values(4, 3, dtype="float64", seed=11, **spec)
     assert len(values) == len(built)
     for variable, value in zip(built, values):
-        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable.value), keras.ops.convert_to_numpy(value))
+        # (JAX without 64-bit mode holds the float64 values in float32)
+        actual = keras.ops.convert_to_numpy(variable.value)
+        np.testing.assert_array_equal(actual, np.asarray(value).astype(actual.dtype))
+
+
+@pytest.mark.parametrize(
+    "initializer", ["lecun_normal", "lecun_uniform", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform"]
+)
+def test_numpy_kernels_follow_the_keras_initializers_distribution(initializer):
+    # Variance-scaling kernels are drawn with NumPy (no compile per shape on JAX):
+    # same spread and same bounds as Keras' own draw.
+    from sksnn._network import _kernel_values
+
+    shape = (300, 200)
+    ours = _kernel_values(initializer, shape, "float64", seed=0)
+    keras_own = keras.ops.convert_to_numpy(keras.initializers.get(initializer)(shape, dtype="float64"))
+    assert ours.shape == shape and ours.dtype == np.float64
+    assert ours.std() == pytest.approx(keras_own.std(), rel=0.02)
+    assert np.abs(ours).max() == pytest.approx(np.abs(keras_own).max(), rel=0.02)  # truncation / uniform limit
+    assert abs(ours.mean()) < 0.05 * ours.std()
+    np.testing.assert_array_equal(ours, _kernel_values(initializer, shape, "float64", seed=0))
+    assert not np.array_equal(ours, _kernel_values(initializer, shape, "float64", seed=1))
+
+
+def test_built_layers_report_the_initializer_their_kernels_came_from():
+    model = build_snn(6, 2, hidden_layer_sizes=(5, 4), kernel_initializer="he_uniform", seed=3)
+    configs = [keras.layers.Dense.from_config(layer.get_config()).kernel_initializer for layer in model.layers]
+    assert all(isinstance(init, keras.initializers.HeUniform) for init in configs)
+    assert len({init.seed for init in configs}) == 3  # one seed per layer, fixed by the network's seed
