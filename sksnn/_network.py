@@ -13,12 +13,13 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ._activations import KERAS_ACTIVATIONS  # noqa: E402
-from ._optimizers import Nadam  # noqa: E402
+from ._optimizers import Adam, AdamW, Nadam  # noqa: E402
 
 OPTIMIZERS = {
-    "nadam": Nadam,  # Keras' Nadam, cheaper to trace (see _optimizers)
-    "adam": keras.optimizers.Adam,
-    "adamw": keras.optimizers.AdamW,
+    # Keras' own, cheaper to trace (see _optimizers)
+    "nadam": Nadam,
+    "adam": Adam,
+    "adamw": AdamW,
     "sgd": keras.optimizers.SGD,
     "rmsprop": keras.optimizers.RMSprop,
 }

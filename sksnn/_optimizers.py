@@ -1,27 +1,28 @@
-"""Keras' Nadam, with its per-step scalars computed once per step.
+"""Keras' Nadam and Adam, with their per-step scalars computed once per step.
 
-Keras' ``Nadam.update_step`` recomputes the step's scalar factors (powers of
-the decay and of beta_2, the momentum-cache product, casts) for every
-variable: ~35 of its ~50 operations. Tracing them for the 42 variables of a
-(100,) * 20 network was three quarters of TensorFlow's ~1.4 s trace of the
-train step, paid by every first fit of an architecture (and by XLA's compile on
-JAX). Here they are computed for the first variable of a step and reused by the
-others. Every operation on a variable's tensors is Keras' own, in Keras' order, so
-the updates are bit-identical to Keras' Nadam (tests/test_optimizers.py).
+Keras' ``update_step`` of these optimizers recomputes the step's scalar
+factors (powers of the betas and of the decay, casts, the momentum-cache
+product) for every variable: ~35 of Nadam's ~50 operations. Tracing them for
+the 42 variables of a (100,) * 20 network was three quarters of TensorFlow's
+trace of the train step (cProfile), paid by the first fit of every
+architecture (and by XLA's compile on JAX). Here they are computed for the
+first variable of a step and reused by the others. Every operation on a
+variable's tensors is Keras' own, in Keras' order, so the updates are
+bit-identical to Keras' (tests/test_optimizers.py).
 """
 
 import keras
 from keras import ops
 
 
-class Nadam(keras.optimizers.Nadam):
-    """:class:`keras.optimizers.Nadam`, with the scalar work of a step done once."""
+class _ScalarsOncePerStep:
+    """Keeps the factors of the step being applied; subclasses compute them."""
 
     _factors = None  # (dtype, factors) of the step being applied
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        # Keras' Nadam advances its momentum-cache product here, then calls
-        # update_step for each variable: the factors belong to this step only.
+        # Keras calls update_step for each variable from here (Nadam first
+        # advances its momentum-cache product): the factors belong to this step.
         self._factors = None
         try:
             super()._backend_update_step(grads, trainable_variables, learning_rate)
@@ -30,30 +31,36 @@ class Nadam(keras.optimizers.Nadam):
 
     def _step_factors(self, dtype, learning_rate):
         if self._factors is None or self._factors[0] != dtype:
-            # As Nadam.update_step computes them (casting the betas as it
-            # does: on TensorFlow a Python float is rounded to float32 first).
-            local_step = ops.cast(self.iterations + 1, dtype)
-            next_step = ops.cast(self.iterations + 2, dtype)
-            decay = ops.cast(0.96, dtype)
-            beta_1 = ops.cast(self.beta_1, dtype)
-            beta_2 = ops.cast(self.beta_2, dtype)
-            u_t = beta_1 * (1.0 - 0.5 * (ops.power(decay, local_step)))
-            u_t_1 = beta_1 * (1.0 - 0.5 * (ops.power(decay, next_step)))
-            u_product_t = ops.cast(self._u_product, dtype)
-            u_product_t_1 = u_product_t * u_t_1
-            beta_2_power = ops.power(beta_2, local_step)
-            factors = {
-                "lr": ops.cast(learning_rate, dtype),
-                "one_minus_beta_1": 1 - beta_1,
-                "one_minus_beta_2": 1 - beta_2,
-                "u_t_1": u_t_1,
-                "one_minus_u_product_t_1": 1 - u_product_t_1,
-                "one_minus_u_t": 1 - u_t,
-                "one_minus_u_product_t": 1 - u_product_t,
-                "one_minus_beta_2_power": 1 - beta_2_power,
-            }
-            self._factors = (dtype, factors)
+            self._factors = (dtype, self._compute_step_factors(dtype, learning_rate))
         return self._factors[1]
+
+
+class Nadam(_ScalarsOncePerStep, keras.optimizers.Nadam):
+    """:class:`keras.optimizers.Nadam`, with the scalar work of a step done once."""
+
+    def _compute_step_factors(self, dtype, learning_rate):
+        # As Nadam.update_step computes them (casting the betas as it does: on
+        # TensorFlow a Python float becomes float32 first).
+        local_step = ops.cast(self.iterations + 1, dtype)
+        next_step = ops.cast(self.iterations + 2, dtype)
+        decay = ops.cast(0.96, dtype)
+        beta_1 = ops.cast(self.beta_1, dtype)
+        beta_2 = ops.cast(self.beta_2, dtype)
+        u_t = beta_1 * (1.0 - 0.5 * (ops.power(decay, local_step)))
+        u_t_1 = beta_1 * (1.0 - 0.5 * (ops.power(decay, next_step)))
+        u_product_t = ops.cast(self._u_product, dtype)
+        u_product_t_1 = u_product_t * u_t_1
+        beta_2_power = ops.power(beta_2, local_step)
+        return {
+            "lr": ops.cast(learning_rate, dtype),
+            "one_minus_beta_1": 1 - beta_1,
+            "one_minus_beta_2": 1 - beta_2,
+            "u_t_1": u_t_1,
+            "one_minus_u_product_t_1": 1 - u_product_t_1,
+            "one_minus_u_t": 1 - u_t,
+            "one_minus_u_product_t": 1 - u_product_t,
+            "one_minus_beta_2_power": 1 - beta_2_power,
+        }
 
     def update_step(self, gradient, variable, learning_rate):
         f = self._step_factors(variable.dtype, learning_rate)
@@ -68,3 +75,36 @@ class Nadam(keras.optimizers.Nadam):
         )
         v_hat = ops.divide(v, f["one_minus_beta_2_power"])
         self.assign_sub(variable, ops.divide(ops.multiply(m_hat, f["lr"]), ops.add(ops.sqrt(v_hat), self.epsilon)))
+
+
+class _AdamUpdate(_ScalarsOncePerStep):
+    """Adam's update_step (shared by Adam and AdamW), scalars once per step."""
+
+    def _compute_step_factors(self, dtype, learning_rate):
+        # As Adam.update_step computes them.
+        lr = ops.cast(learning_rate, dtype)
+        local_step = ops.cast(self.iterations + 1, dtype)
+        beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
+        beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
+        return {"alpha": lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)}
+
+    def update_step(self, gradient, variable, learning_rate):
+        alpha = self._step_factors(variable.dtype, learning_rate)["alpha"]
+        gradient = ops.cast(gradient, variable.dtype)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        if self.amsgrad:
+            v_hat = self._velocity_hats[self._get_variable_index(variable)]
+            self.assign(v_hat, ops.maximum(v_hat, v))
+            v = v_hat
+        self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon)))
+
+
+class Adam(_AdamUpdate, keras.optimizers.Adam):
+    """:class:`keras.optimizers.Adam`, with the scalar work of a step done once."""
+
+
+class AdamW(_AdamUpdate, keras.optimizers.AdamW):
+    """:class:`keras.optimizers.AdamW`, with the scalar work of a step done once."""

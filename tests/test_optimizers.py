@@ -10,11 +10,20 @@ def _variables(dtype, rng):
     return [keras.Variable(rng.standard_normal(shape), dtype=dtype) for shape in [(4, 3), (3,), (3, 2), (2,)]]
 
 
+PAIRS = [
+    (keras.optimizers.Nadam, _optimizers.Nadam, {}),
+    (keras.optimizers.Adam, _optimizers.Adam, {}),
+    (keras.optimizers.Adam, _optimizers.Adam, {"amsgrad": True}),
+    (keras.optimizers.AdamW, _optimizers.AdamW, {"weight_decay": 0.01}),
+]
+
+
+@pytest.mark.parametrize("keras_class, our_class, params", PAIRS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_nadam_updates_are_bit_identical_to_keras_nadam(dtype):
+def test_updates_are_bit_identical_to_keras_own(keras_class, our_class, params, dtype):
     with precision(dtype):
         results = []
-        for optimizer in (keras.optimizers.Nadam(1e-3), _optimizers.Nadam(1e-3)):
+        for optimizer in (keras_class(1e-3, **params), our_class(1e-3, **params)):
             variables = _variables(dtype, np.random.RandomState(0))
             optimizer.build(variables)
             for step in range(5):
@@ -28,12 +37,13 @@ def test_nadam_updates_are_bit_identical_to_keras_nadam(dtype):
     assert all(not np.allclose(after, before) for after, before in zip(results[1], initial))
 
 
-def test_nadam_trains_a_network_as_keras_nadam_does():
+@pytest.mark.parametrize("keras_class, our_class, params", PAIRS)
+def test_trains_a_network_as_keras_own_does(keras_class, our_class, params):
     rng = np.random.RandomState(0)
     X = rng.standard_normal((64, 5)).astype("float32")
     y = rng.randint(0, 3, 64)
     weights = []
-    for optimizer in (keras.optimizers.Nadam(1e-2), _optimizers.Nadam(1e-2)):
+    for optimizer in (keras_class(1e-2, **params), our_class(1e-2, **params)):
         model = build_snn(5, 3, hidden_layer_sizes=(8, 8), seed=0)
         model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
         model.fit(X, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
@@ -44,14 +54,15 @@ def test_nadam_trains_a_network_as_keras_nadam_does():
     assert not np.allclose(weights[0][0], build_snn(5, 3, hidden_layer_sizes=(8, 8), seed=0).get_weights()[0])
 
 
-def test_nadam_computes_the_step_scalars_once_per_step_not_per_variable(monkeypatch):
+@pytest.mark.parametrize("our_class, powers_per_step", [(_optimizers.Nadam, 3), (_optimizers.Adam, 2)])
+def test_the_step_scalars_are_computed_once_per_step_not_per_variable(monkeypatch, our_class, powers_per_step):
     calls = []
     power = keras.ops.power
     monkeypatch.setattr(_optimizers.ops, "power", lambda *args: calls.append(1) or power(*args))
     variables = _variables("float32", np.random.RandomState(0))
-    optimizer = _optimizers.Nadam(1e-3)
+    optimizer = our_class(1e-3)
     optimizer.build(variables)
     for _ in range(2):
         optimizer.apply([keras.ops.ones(v.shape) for v in variables], variables)
-    # decay^t, decay^(t+1) and beta_2^t: three powers a step for all 4 variables
-    assert len(calls) == 2 * 3
+    # Nadam: decay^t, decay^(t+1), beta_2^t; Adam: beta_1^t, beta_2^t -- for all 4 variables at once
+    assert len(calls) == 2 * powers_per_step
