@@ -40,6 +40,11 @@ def _layer_seeds(seed, n_hidden):
     return np.random.RandomState(seed).randint(np.iinfo(np.int32).max, size=2 * n_hidden + 1)
 
 
+def _kernel_seeds(layer_seeds):
+    """The kernels' seeds among :func:`_layer_seeds`, input to output layer."""
+    return [int(s) for s in (*layer_seeds[0:-1:2], layer_seeds[-1])]
+
+
 def _kernel_values(name, shape, dtype, seed):
     """A kernel drawn from the Keras initializer ``name`` with ``seed``, as a NumPy array.
 
@@ -80,9 +85,8 @@ def initial_values(n_features, n_outputs, hidden_layer_sizes, *, kernel_initiali
     seeds = _layer_seeds(seed, len(hidden_layer_sizes))
     sizes = [n_features, *(int(u) for u in hidden_layer_sizes), int(n_outputs)]
     values = []
-    for i, (fan_in, units) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, units, kernel_seed) in enumerate(zip(sizes[:-1], sizes[1:], _kernel_seeds(seeds))):
         is_output = i == len(sizes) - 2
-        kernel_seed = int(seeds[-1] if is_output else seeds[2 * i])
         kernel = _kernel_values(kernel_initializer, (fan_in, units), dtype, kernel_seed)
         values += [kernel, np.zeros(units, dtype=dtype)]
         if dropout > 0 and not is_output:
@@ -193,9 +197,8 @@ def build_snn(
     for variable, value in zip(model.variables, values, strict=True):
         variable.assign(value)
     # The layers report (and a saved model re-creates) the initializer the kernels were drawn from.
-    dense = dense_layers(model)
-    for layer, kernel_seed in zip(dense, [*seeds[: 2 * len(hidden_layer_sizes) : 2], seeds[-1]], strict=True):
-        layer.kernel_initializer = _seeded_initializer(kernel_initializer, int(kernel_seed))
+    for layer, kernel_seed in zip(dense_layers(model), _kernel_seeds(seeds), strict=True):
+        layer.kernel_initializer = _seeded_initializer(kernel_initializer, kernel_seed)
     return model
 
 
