@@ -228,6 +228,18 @@ class HalfSquaredError(keras.losses.Loss):
         return 0.5 * ops.mean(ops.square(y_pred - y_true), axis=-1)
 
 
+class LabelSummedBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy of logits, summed over the labels: MLPClassifier's logistic loss.
+
+    Keras' ``BinaryCrossentropy`` averages over the labels: for a multilabel
+    target of k labels its loss (and gradient) would be MLP's divided by k,
+    which shifts the balance against the L2 penalty. One label: the same.
+    """
+
+    def call(self, y_true, y_pred):
+        return ops.sum(ops.binary_crossentropy(y_true, y_pred, from_logits=True), axis=-1)
+
+
 class PenalizedNetwork(keras.Model):
     """Training wrapper: adds MLP's L2 penalty, ``alpha / 2 * ||W||^2 / sum(w)``.
 

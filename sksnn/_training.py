@@ -14,12 +14,19 @@ import numpy as np
 
 from ._blocks import rows_per_block
 from ._inference import standardize
-from ._network import OPTIMIZERS, HalfSquaredError, PenalizedNetwork, build_snn, initial_values
+from ._network import (
+    OPTIMIZERS,
+    HalfSquaredError,
+    LabelSummedBinaryCrossentropy,
+    PenalizedNetwork,
+    build_snn,
+    initial_values,
+)
 
 LOSSES = {
     # Outputs are logits: the losses apply sigmoid/softmax themselves, which is
     # numerically safer than differentiating through the activation.
-    "binary": lambda: keras.losses.BinaryCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
+    "binary": lambda: LabelSummedBinaryCrossentropy(reduction="mean_with_sample_weight"),
     "categorical": lambda: keras.losses.CategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
     "squared_error": lambda: HalfSquaredError(reduction="mean_with_sample_weight"),
 }

@@ -38,10 +38,11 @@ def test_numpy_batches_cover_every_row_once_per_epoch_in_a_new_order(dtype):
     np.testing.assert_array_equal(np.concatenate([b[2] for b in unweighted]), [1] * 10 + [0] * 2)
 
 
+@pytest.mark.parametrize("target", ["multiclass", "multilabel"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("alpha", [0.0, 0.01])
-def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(weighted, alpha):
-    from sklearn.datasets import make_classification
+def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(target, weighted, alpha):
+    from sklearn.datasets import make_classification, make_multilabel_classification
     from sklearn.metrics import log_loss
 
     from sksnn import SNNClassifier
@@ -50,14 +51,21 @@ def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(we
     # batch loss is taken at the same weights: the epoch's loss is then the
     # log loss of the whole training set (sample-weighted if weighted) plus
     # MLP's penalty, alpha / 2 * ||W||^2 / batch weight, once per batch.
-    X, y = make_classification(101, 5, n_informative=3, n_classes=3, random_state=0)
+    if target == "multiclass":
+        X, y = make_classification(101, 5, n_informative=3, n_classes=3, random_state=0)
+    else:
+        X, y = make_multilabel_classification(101, 5, n_classes=4, random_state=0)
     weights = np.random.RandomState(0).uniform(0.5, 2.0, 101) if weighted else None
     clf = SNNClassifier(hidden_layer_sizes=(8,), batch_size=16, max_iter=1, learning_rate_init=1e-12, alpha=alpha)
     clf.set_params(shuffle=False, random_state=0).fit(X, y, sample_weight=weights)
     total_weight = 101 if weights is None else weights.sum()
     penalty = 7 * 0.5 * alpha * sum((W**2).sum() for W in clf.coefs_) / total_weight  # 7 batches, the last of 5 rows
-    expected = log_loss(y, clf.predict_proba(X), sample_weight=weights) + penalty
-    assert clf.loss_ == pytest.approx(expected, rel=1e-6)
+    proba = clf.predict_proba(X)
+    if target == "multiclass":
+        log_losses = log_loss(y, proba, sample_weight=weights)
+    else:  # MLP sums the labels' binary log losses
+        log_losses = sum(log_loss(y[:, j], proba[:, j], sample_weight=weights) for j in range(y.shape[1]))
+    assert clf.loss_ == pytest.approx(log_losses + penalty, rel=1e-6)
 
 
 def test_steps_per_execution_divides_the_epoch(monkeypatch):
