@@ -4,9 +4,11 @@ Prints sksnn's figure, the baseline's figure and their ratio:
 
 - train epoch: 20,000 x 50 float32, 10 classes, (100,) * 20, batch 32; time of
   (1 + 3) epochs minus time of 1 epoch, / 3; baselines MLPClassifier and a bare
-  ``keras.Model.fit`` of the same network on the same backend;
+  ``keras.Model.fit`` of the same network on the same backend; the median of
+  ``--rounds`` (default 3) rounds in which the four alternate;
 - small-data CV: ``cross_val_score(cv=5)`` on breast_cancer, (100,) * 20,
-  50 epochs, batch 32 (the set-up cost of every fit counts here);
+  50 epochs, batch 32 (the set-up cost of every fit counts here); median of
+  ``--rounds`` rounds, each starting without a compiled network;
 - one-row predict_proba: median of 300 calls on a fitted (100,) * 20 model,
   alternating between sksnn and the baseline;
 - bulk predict: 100,000 rows;
@@ -19,7 +21,7 @@ Prints sksnn's figure, the baseline's figure and their ratio:
 Every run of the same work uses the same architecture and batch size, and runs
 every epoch (``tol=0``, ``n_iter_no_change`` above ``max_iter``).
 
-Usage: ``python benchmarks/speed.py [--backend tensorflow|jax] [--figures train,cv,...]``
+Usage: ``python benchmarks/speed.py [--backend tensorflow|jax] [--figures train,cv,...] [--rounds 3]``
 """
 
 import argparse
@@ -93,37 +95,52 @@ def bare_keras_epoch(X, y):
     return (timed(lambda: run(4)) - timed(lambda: run(1))) / 3
 
 
-def train_figures(X, y):
+def train_figures(X, y, rounds):
+    """Median of ``rounds`` interleaved rounds: a slow spell of the machine weighs on both sides.
+
+    Epoch times of one configuration vary by up to 1.5x within minutes on
+    these shared machines; one round per figure made the ratios swing with it.
+    """
     from sklearn.neural_network import MLPClassifier
 
     from sksnn import SNNClassifier
 
     common = {"hidden_layer_sizes": SIZES, "batch_size": 32, "random_state": 0, **FULL_EPOCHS}
-    snn = epoch_time(lambda n: SNNClassifier(max_iter=n, **common), X, y)
-    mlp = epoch_time(lambda n: MLPClassifier(max_iter=n, **common), X, y)
-    row("train epoch", snn, mlp, "MLPClassifier")
-    # A bare Keras fit has no L2 penalty: compare with alpha=0, the same work.
-    snn_no_penalty = epoch_time(lambda n: SNNClassifier(max_iter=n, alpha=0.0, **common), X, y)
-    row("train epoch, alpha=0", snn_no_penalty, bare_keras_epoch(X, y), "bare keras.Model.fit")
+    runs = {
+        "snn": lambda: epoch_time(lambda n: SNNClassifier(max_iter=n, **common), X, y),
+        "mlp": lambda: epoch_time(lambda n: MLPClassifier(max_iter=n, **common), X, y),
+        # A bare Keras fit has no L2 penalty: compare with alpha=0, the same work.
+        "snn_no_penalty": lambda: epoch_time(lambda n: SNNClassifier(max_iter=n, alpha=0.0, **common), X, y),
+        "keras": lambda: bare_keras_epoch(X, y),
+    }
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            times[name].append(run())
+    median = {name: float(np.median(values)) for name, values in times.items()}
+    row("train epoch", median["snn"], median["mlp"], "MLPClassifier")
+    row("train epoch, alpha=0", median["snn_no_penalty"], median["keras"], "bare keras.Model.fit")
 
 
-def cv_figure():
+def cv_figure(rounds):
+    """Median of ``rounds`` alternating rounds, each paying sksnn's set-up afresh."""
     from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sksnn import _training
 
     X, y = load_breast_cancer(return_X_y=True)
     snn, mlp = classifiers(hidden_layer_sizes=SIZES, batch_size=32, max_iter=50, random_state=0, **FULL_EPOCHS)
     # The MLP gets the SNN's built-in standardization, so both do the same work.
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     mlp = make_pipeline(StandardScaler(), mlp)
-    row(
-        "cv=5 breast_cancer",
-        timed(lambda: cross_val_score(snn, X, y, cv=5)),
-        timed(lambda: cross_val_score(mlp, X, y, cv=5)),
-        "MLPClassifier",
-    )
+    times = {snn: [], mlp: []}
+    for _ in range(rounds):
+        _training._POOL.clear()  # no compiled network kept from the round before
+        for model, values in times.items():
+            values.append(timed(lambda m=model: cross_val_score(m, X, y, cv=5)))
+    row("cv=5 breast_cancer", *(float(np.median(values)) for values in times.values()), "MLPClassifier")
 
 
 def predict_figures(X, y, model_dir):
@@ -201,6 +218,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=os.environ.get("KERAS_BACKEND"))
     parser.add_argument("--figures", default=",".join(FIGURES), help=f"comma-separated subset of {','.join(FIGURES)}")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the train and cv figures (median)")
     args = parser.parse_args()
     if args.backend:  # before Keras is imported, here and in every child process
         os.environ["KERAS_BACKEND"] = args.backend
@@ -216,9 +234,9 @@ def main():
     with warnings.catch_warnings(), tempfile.TemporaryDirectory() as model_dir:
         warnings.simplefilter("ignore", ConvergenceWarning)
         if "train" in figures:
-            train_figures(X, y)
+            train_figures(X, y, args.rounds)
         if "cv" in figures:
-            cv_figure()
+            cv_figure(args.rounds)
         if figures & {"predict", "load"}:
             paths = predict_figures(X, y, model_dir)
             if "load" in figures:
