@@ -25,10 +25,14 @@ from ._network import (
 
 LOSSES = {
     # Outputs are logits: the losses apply sigmoid/softmax themselves, which is
-    # numerically safer than differentiating through the activation.
-    "binary": lambda: LabelSummedBinaryCrossentropy(reduction="mean_with_sample_weight"),
-    "categorical": lambda: keras.losses.CategoricalCrossentropy(from_logits=True, reduction="mean_with_sample_weight"),
-    "squared_error": lambda: HalfSquaredError(reduction="mean_with_sample_weight"),
+    # numerically safer than differentiating through the activation. A Keras
+    # loss computes in floatx (float32) unless given a dtype: it would cast
+    # float64 predictions to float32.
+    "binary": lambda dtype: LabelSummedBinaryCrossentropy(reduction="mean_with_sample_weight", dtype=dtype),
+    "categorical": lambda dtype: keras.losses.CategoricalCrossentropy(
+        from_logits=True, reduction="mean_with_sample_weight", dtype=dtype
+    ),
+    "squared_error": lambda dtype: HalfSquaredError(reduction="mean_with_sample_weight", dtype=dtype),
 }
 
 
@@ -95,7 +99,7 @@ def _compile(network, *, n_features, n_outputs, loss, optimizer, learning_rate, 
     trainer = PenalizedNetwork(network, alpha, dtype=dtype)
     trainer.compile(
         optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
-        loss=LOSSES[loss](),
+        loss=LOSSES[loss](dtype),
         jit_compile="auto",
         steps_per_execution=steps,
     )
