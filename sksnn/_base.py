@@ -259,6 +259,7 @@ class BaseSNN(BaseEstimator, ABC):
                 dtype=X.dtype.name,
                 seed=init_seed,
                 steps_per_epoch=-(-n_train // batch_size),
+                batch_size=batch_size,
             ) as trainer,
         ):
             if not first_pass:

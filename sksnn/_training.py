@@ -81,27 +81,35 @@ class _TrainerPool:
 _POOL = _TrainerPool()
 
 
-def steps_per_execution(steps_per_epoch):
+_CHUNK_BYTES = 2**23
+
+
+def batches_per_call(steps_per_epoch, batch_bytes):
     """Train steps per call into the backend, for an epoch of ``steps_per_epoch``.
 
-    On TensorFlow each call costs ~1 ms of Python dispatch, about as much as
-    a step of a small network; running up to 32 steps a call halved the epoch
-    time (benchmarks/speed.py). Keras runs exactly that many steps a call even
-    across the end of an epoch of a repeated stream, so the count must divide
-    the epoch. JAX's dispatch is cheap: one step a call.
+    Each call costs Python work around the compiled step (~1 ms on
+    TensorFlow, about as much as a step of a small network); running up to 32
+    steps a call halved TensorFlow's epoch time and cut JAX's by ~20%
+    (benchmarks/speed.py). TensorFlow: Keras' ``steps_per_execution``, which
+    runs exactly that many steps a call even across the end of an epoch of a
+    repeated stream, so the count must divide the epoch. JAX: the length of
+    :class:`PenalizedNetwork`'s chunks, whose empty slots end any epoch; a
+    chunk's data stay under 8 MB.
     """
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    return max(d for d in range(1, min(32, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+    most = min(32, steps_per_epoch)
+    if keras.backend.backend() == "tensorflow":
+        return max(d for d in range(1, most + 1) if steps_per_epoch % d == 0)
+    return max(1, min(most, _CHUNK_BYTES // max(1, batch_bytes)))
 
 
 def _compile(network, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, steps):
-    trainer = PenalizedNetwork(network, alpha, dtype=dtype)
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    trainer = PenalizedNetwork(network, alpha, batches_per_call=1 if on_tensorflow else steps, dtype=dtype)
     trainer.compile(
         optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
         loss=LOSSES[loss](dtype),
         jit_compile="auto",
-        steps_per_execution=steps,
+        steps_per_execution=steps if on_tensorflow else 1,
     )
     # Build the loss and metrics now, on a dummy batch: left to the first fit,
     # Keras builds them from a batch it draws from the data (and from NumPy's
@@ -146,14 +154,16 @@ def precision(dtype):
 
 
 @contextlib.contextmanager
-def trainer_for(spec, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, seed, steps_per_epoch):
+def trainer_for(
+    spec, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, seed, steps_per_epoch, batch_size
+):
     """A compiled :class:`PenalizedNetwork`, freshly initialized from ``seed``.
 
     ``spec`` holds the keyword arguments of :func:`build_snn` that describe
     the hidden layers; the output layer gives logits (see ``LOSSES``). The
     network returns to the pool when the block ends.
     """
-    steps = steps_per_execution(steps_per_epoch)
+    steps = batches_per_call(steps_per_epoch, batch_size * n_features * np.dtype(dtype).itemsize)
     spec = {**spec, "hidden_layer_sizes": tuple(spec["hidden_layer_sizes"])}
     key = (
         keras.backend.backend(),
@@ -256,31 +266,37 @@ def _copy_rows(X):
     return rows_per_block(2**23, X.shape[1] * X.itemsize)
 
 
-def _numpy_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed):
-    """An endless stream of standardized minibatches, reshuffled every epoch from ``seed``.
+def _numpy_batches(X, Y, sample_weight, standardization, batch_size, batches_per_chunk, shuffle, seed):
+    """An endless stream of chunks of standardized minibatches, reshuffled every epoch from ``seed``.
 
+    Each chunk is ``(x, y, sample_weight, active)``, each with a leading axis
+    of ``batches_per_chunk`` batches (see ``PenalizedNetwork.make_train_function``).
     Handing Keras the arrays themselves would make it shuffle with NumPy's
-    global generator and cast float64 data to float32; gathering each batch
+    global generator and cast float64 data to float32; gathering each chunk
     here keeps X's dtype, draws from a private generator and copies nothing
-    larger than a batch.
+    larger than a chunk.
     """
     n_samples = X.shape[0]
     if sample_weight is None:
         sample_weight = np.ones(n_samples, dtype=X.dtype)
-    padding = -n_samples % batch_size
+    chunk_rows = batch_size * batches_per_chunk
     rng = np.random.RandomState(seed)
     while True:
         order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
-        for start in range(0, n_samples, batch_size):
-            rows = order[start : start + batch_size]
+        for start in range(0, n_samples, chunk_rows):
+            rows = order[start : start + chunk_rows]
             x = X[rows] if standardization is None else standardize(X[rows], *standardization)
-            batch = (x, Y[rows], sample_weight[rows])
-            if len(rows) < batch_size:
-                # A short last batch would be a new shape, compiled again for
-                # every training-set size (each fold of a CV): pad it with rows
-                # of zero weight, which add nothing to the loss or its gradient.
-                batch = tuple(np.concatenate([a, np.zeros((padding, *a.shape[1:]), a.dtype)]) for a in batch)
-            yield batch
+            chunk = (x, Y[rows], sample_weight[rows])
+            if len(rows) < chunk_rows:
+                # An epoch's end: a short last batch would be a new shape,
+                # compiled again for every training-set size (each fold of a
+                # CV), so it is padded with rows of zero weight, which add
+                # nothing to the loss or its gradient; the slots after it are
+                # empty (inactive), they do not train.
+                padding = chunk_rows - len(rows)
+                chunk = tuple(np.concatenate([a, np.zeros((padding, *a.shape[1:]), a.dtype)]) for a in chunk)
+            active = np.arange(batches_per_chunk) * batch_size < len(rows)
+            yield (*(a.reshape(batches_per_chunk, batch_size, *a.shape[1:]) for a in chunk), active)
 
 
 def run_epochs(
@@ -312,17 +328,20 @@ def run_epochs(
         True when the user pressed Ctrl-C; the weights are those reached so far.
     """
     steps = -(-X.shape[0] // batch_size)
+    keras_steps = steps  # what Keras calls a step: a batch, or on JAX a chunk of them
     if keras.backend.backend() == "tensorflow":  # TensorFlow does not compile again for a short last batch
         batches = _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed)
         rows_counted = X.shape[0]
     else:
-        batches = _numpy_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed)
+        chunk = trainer.batches_per_call
+        batches = _numpy_batches(X, Y, sample_weight, standardization, batch_size, chunk, shuffle, seed)
         rows_counted = steps * batch_size  # padding included
+        keras_steps = -(-steps // chunk)
     total_weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))
     try:
         trainer.fit(
             batches,
-            steps_per_epoch=steps,
+            steps_per_epoch=keras_steps,
             epochs=epochs,
             shuffle=False,  # the batches come shuffled
             verbose=1 if progress_bar else 0,

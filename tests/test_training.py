@@ -4,38 +4,50 @@ import pytest
 from sksnn import _base, _training
 
 
-def _epoch(stream, n_batches):
-    return [next(stream) for _ in range(n_batches)]
+def _epoch(stream, n_chunks):
+    """The batches of ``n_chunks`` chunks, with each batch's ``active`` flag."""
+    batches = []
+    for x, y, w, active in (next(stream) for _ in range(n_chunks)):
+        batches += [(x[i], y[i], w[i], active[i]) for i in range(len(active))]
+    return batches
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_numpy_batches_cover_every_row_once_per_epoch_in_a_new_order(dtype):
+@pytest.mark.parametrize("batches_per_chunk", [1, 2, 5])
+def test_numpy_batches_cover_every_row_once_per_epoch_in_a_new_order(dtype, batches_per_chunk):
     X = np.arange(20, dtype=dtype).reshape(10, 2)
     Y = np.arange(10, dtype=dtype)[:, None]
     sample_weight = np.linspace(1, 2, 10)
     mean, scale = np.array([1, 2], dtype=dtype), np.array([2, 4], dtype=dtype)
-    stream = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, True, seed=3)
-    epochs = [_epoch(stream, 3) for _ in range(2)]
+    chunks = -(-3 // batches_per_chunk)  # 3 batches of 4 rows an epoch
+    stream = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, batches_per_chunk, True, seed=3)
+    epochs = [_epoch(stream, chunks) for _ in range(2)]
     for epoch in epochs:
-        # one shape for every batch: the short last one is padded with rows of zero weight
-        assert [len(part) for batch in epoch for part in batch] == [4] * 9
-        assert not epoch[-1][2][2:].any() and not epoch[-1][0][2:].any()
+        # one shape for every batch: the short last one is padded with rows of
+        # zero weight, and the chunk's slots after it are inactive
+        assert [len(part) for batch in epoch for part in batch[:3]] == [4] * 3 * chunks * batches_per_chunk
+        assert [batch[3] for batch in epoch] == [True] * 3 + [False] * (chunks * batches_per_chunk - 3)
+        assert not epoch[2][2][2:].any() and not epoch[2][0][2:].any()
+        assert not any(batch[2].any() or batch[0].any() for batch in epoch[3:])
         x, y, w = (
-            np.concatenate([part[:2] if i == 2 else part for i, part in enumerate(parts)]) for parts in zip(*epoch)
+            np.concatenate([part[:2] if i == 2 else part for i, part in enumerate(parts)])
+            for parts in zip(*(batch[:3] for batch in epoch[:3]))
         )
         assert x.dtype == dtype  # Keras' own array adapter would cast float64 to float32
         rows = y[:, 0].astype(int)
         assert sorted(rows) == list(range(10))
         np.testing.assert_array_equal(x, (X[rows] - mean) / scale)
         np.testing.assert_array_equal(w, sample_weight[rows])
-    orders = [np.concatenate([b[1][:, 0] for b in epoch]) for epoch in epochs]
+    orders = [np.concatenate([b[1][:, 0] for b in epoch[:3]]) for epoch in epochs]
     assert not np.array_equal(*orders)
-    again = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, True, seed=3)
-    np.testing.assert_array_equal(next(again)[1], epochs[0][0][1])
+    again = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, batches_per_chunk, True, seed=3)
+    np.testing.assert_array_equal(next(again)[1][0], epochs[0][0][1])
     X_copy = X.copy()
-    unweighted = _epoch(_training._numpy_batches(X, Y, None, (mean, scale), 4, False, seed=0), 3)
+    unweighted = _epoch(
+        _training._numpy_batches(X, Y, None, (mean, scale), 4, batches_per_chunk, False, seed=0), chunks
+    )
     np.testing.assert_array_equal(X, X_copy)
-    np.testing.assert_array_equal(np.concatenate([b[2] for b in unweighted]), [1] * 10 + [0] * 2)
+    np.testing.assert_array_equal(np.concatenate([b[2] for b in unweighted[:3]]), [1] * 10 + [0] * 2)
 
 
 @pytest.mark.parametrize("target", ["multiclass", "multilabel"])
@@ -68,14 +80,16 @@ def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(ta
     assert clf.loss_ == pytest.approx(log_losses + penalty, rel=1e-6)
 
 
-def test_steps_per_execution_divides_the_epoch(monkeypatch):
+def test_batches_per_call_divide_the_epoch_on_tensorflow_and_bound_a_chunk_on_jax(monkeypatch):
     monkeypatch.setattr(_training.keras.backend, "backend", lambda: "tensorflow")
     for steps in (1, 7, 15, 16, 37, 625, 1000):
-        chosen = _training.steps_per_execution(steps)
+        chosen = _training.batches_per_call(steps, batch_bytes=100)
         assert steps % chosen == 0 and 1 <= chosen <= 32
-    assert _training.steps_per_execution(625) == 25
+    assert _training.batches_per_call(625, batch_bytes=100) == 25
     monkeypatch.setattr(_training.keras.backend, "backend", lambda: "jax")
-    assert _training.steps_per_execution(625) == 1
+    assert [_training.batches_per_call(s, batch_bytes=100) for s in (1, 7, 37, 625)] == [1, 7, 32, 32]
+    assert _training.batches_per_call(625, batch_bytes=2**20) == 8  # a chunk stays under 8 MB
+    assert _training.batches_per_call(625, batch_bytes=2**24) == 1
 
 
 def test_scaler_fitted_by_blocks_equals_one_fit():
@@ -114,3 +128,28 @@ def test_a_grid_over_alpha_and_learning_rate_compiles_once_and_fits_as_fresh_net
         np.testing.assert_allclose(reused, fit(*point), rtol=1e-6, atol=1e-7)
     assert len(compiles) == 1 + len(grid)
     assert not np.allclose(pooled[0], pooled[1], atol=1e-3)  # the values did reach the compiled step
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_training_by_chunks_of_batches_equals_one_batch_a_call(monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    # 130 rows in batches of 4: 33 steps an epoch, the last of 2 rows. On JAX
+    # that is a chunk of 32 batches and one of a single batch and 31 empty
+    # slots, which must not train; on TensorFlow 3 calls of 11 steps.
+    X, y = make_classification(130, 5, n_informative=3, n_classes=3, random_state=0)
+
+    def fit():
+        _training._POOL.clear()
+        return SNNClassifier(hidden_layer_sizes=(8, 8), batch_size=4, max_iter=2, random_state=0).fit(X, y)
+
+    by_chunks = fit()
+    monkeypatch.setattr(_training, "batches_per_call", lambda steps_per_epoch, batch_bytes: 1)
+    one_a_call = fit()
+    iterations = [model._optimizer_state[0] for model in (by_chunks, one_a_call)]
+    assert iterations == [66, 66]  # the optimizer's step count: 2 epochs of 33 steps
+    for chunked, single in zip(by_chunks.coefs_ + by_chunks.intercepts_, one_a_call.coefs_ + one_a_call.intercepts_):
+        np.testing.assert_allclose(chunked, single, rtol=1e-5, atol=1e-6)
+    assert by_chunks.loss_curve_ == pytest.approx(one_a_call.loss_curve_, rel=1e-6)
