@@ -196,7 +196,7 @@ X = rng.standard_normal((200_000, 100))
 y = rng.randint(0, 2, 200_000)
 params = dict(hidden_layer_sizes=(100,), max_iter=1, random_state=0, tol=0.0, n_iter_no_change=10)
 model = {"sksnn": SNNClassifier, "mlp": MLPClassifier}[sys.argv[1]](**params)
-model.fit(X[:500], y[:500])  # backend import, compilation: fixed costs, not data-sized
+model.fit(X[:10_000], y[:10_000])  # backend import, compilation (same batches a call): fixed, not data-sized
 warnings.simplefilter("ignore")
 before = rss("VmRSS:")
 with open("/proc/self/clear_refs", "w") as f:  # resets the peak (VmHWM) to the current RSS

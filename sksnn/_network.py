@@ -300,7 +300,19 @@ class PenalizedNetwork(keras.Model):
 
         if self.jit_compile and not self.run_eagerly:
             train_chunk = jax.jit(train_chunk, donate_argnums=0)
-        self.train_function = lambda state, iterator: train_chunk(state, next(iterator))
+        in_flight = []
+
+        def train_function(state, iterator):
+            logs, state = train_chunk(state, next(iterator))
+            # JAX returns before it computes: unchecked, Python would queue
+            # the whole epoch's chunks (a copy of X) ahead of the computation.
+            # One chunk in flight still overlaps Python's next gather with it.
+            if in_flight:
+                jax.block_until_ready(in_flight.pop())
+            in_flight.append(logs)
+            return logs, state
+
+        self.train_function = train_function
 
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)
