@@ -93,13 +93,14 @@ def batches_per_call(steps_per_epoch, batch_bytes):
     (benchmarks/speed.py). TensorFlow: Keras' ``steps_per_execution``, which
     runs exactly that many steps a call even across the end of an epoch of a
     repeated stream, so the count must divide the epoch. JAX: the length of
-    :class:`PenalizedNetwork`'s chunks, whose empty slots end any epoch; a
-    chunk's data stay under 8 MB.
+    :class:`PenalizedNetwork`'s chunks, whose empty slots end any epoch: a
+    power of two, so that training sets of other sizes (CV folds, the calls of
+    ``partial_fit``) mostly share a compiled loop; a chunk's data stay under 8 MB.
     """
-    most = min(32, steps_per_epoch)
     if keras.backend.backend() == "tensorflow":
-        return max(d for d in range(1, most + 1) if steps_per_epoch % d == 0)
-    return max(1, min(most, _CHUNK_BYTES // max(1, batch_bytes)))
+        return max(d for d in range(1, min(32, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+    most = min(32, 1 << (steps_per_epoch - 1).bit_length(), max(1, _CHUNK_BYTES // max(1, batch_bytes)))
+    return 1 << (most.bit_length() - 1)
 
 
 def _compile(network, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, steps):

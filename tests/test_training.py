@@ -85,16 +85,17 @@ def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(ta
     assert clf.loss_ == pytest.approx(log_losses + penalty, rel=1e-6)
 
 
-def test_batches_per_call_divide_the_epoch_on_tensorflow_and_bound_a_chunk_on_jax(monkeypatch):
+def test_batches_per_call_divide_the_epoch_on_tensorflow_and_are_a_bounded_power_of_two_on_jax(monkeypatch):
     monkeypatch.setattr(_training.keras.backend, "backend", lambda: "tensorflow")
     for steps in (1, 7, 15, 16, 37, 625, 1000):
         chosen = _training.batches_per_call(steps, batch_bytes=100)
         assert steps % chosen == 0 and 1 <= chosen <= 32
     assert _training.batches_per_call(625, batch_bytes=100) == 25
     monkeypatch.setattr(_training.keras.backend, "backend", lambda: "jax")
-    assert [_training.batches_per_call(s, batch_bytes=100) for s in (1, 7, 37, 625)] == [1, 7, 32, 32]
-    assert _training.batches_per_call(625, batch_bytes=2**20) == 8  # a chunk stays under 8 MB
-    assert _training.batches_per_call(625, batch_bytes=2**24) == 1
+    chosen = [_training.batches_per_call(s, batch_bytes=100) for s in (1, 2, 5, 7, 8, 9, 15, 16, 37, 625)]
+    assert chosen == [1, 2, 8, 8, 8, 16, 16, 16, 32, 32]  # powers of two, the epoch's steps in one call up to 32
+    # a chunk stays under 8 MB
+    assert [_training.batches_per_call(625, batch_bytes=b) for b in (2**20, 3 * 2**20, 2**24)] == [8, 2, 1]
 
 
 def test_scaler_fitted_by_blocks_equals_one_fit():
@@ -133,6 +134,23 @@ def test_a_grid_over_alpha_and_learning_rate_compiles_once_and_fits_as_fresh_net
         np.testing.assert_allclose(reused, fit(*point), rtol=1e-6, atol=1e-7)
     assert len(compiles) == 1 + len(grid)
     assert not np.allclose(pooled[0], pooled[1], atol=1e-3)  # the values did reach the compiled step
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="TensorFlow's steps per call divide the epoch")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_training_sets_of_other_sizes_share_one_compiled_network(monkeypatch):
+    from sksnn import SNNRegressor
+
+    compiled = []
+    compile_once = _training._compile
+    monkeypatch.setattr(_training, "_compile", lambda *a, **k: compiled.append(1) or compile_once(*a, **k))
+    _training._POOL.clear()
+    rng = np.random.RandomState(0)
+    model = SNNRegressor(hidden_layer_sizes=(4,), batch_size=4, max_iter=2, random_state=0)
+    for n_samples in (18, 20, 27, 30):  # 5 to 8 batches an epoch: one chunk of 8
+        model.fit(rng.standard_normal((n_samples, 3)), rng.standard_normal(n_samples))
+        assert model.n_iter_ == 2
+    assert len(compiled) == 1
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
