@@ -76,7 +76,8 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         ``True`` or ``1``: print one line per epoch as MLP does
         (``Iteration 3, loss = ...``, plus the validation score with early
         stopping). ``2``: also Keras' live progress bar through each epoch
-        (terminal or notebook). Silent by default.
+        (terminal or notebook; it moves once per call into the backend,
+        which trains up to 32 batches). Silent by default.
 
     warm_start : bool, default=False
         Continue from the weights of the previous fit.
