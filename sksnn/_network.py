@@ -325,7 +325,7 @@ class PenalizedNetwork(keras.Model):
             squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
             loss = loss + 0.5 * ops.cast(self.alpha, loss.dtype) * ops.cast(squared_norm, loss.dtype) / total_weight
         # Keras' epoch loss is the mean of the batch losses weighted by their
-        # rows, zero-weight padding rows included (see _training._numpy_batches).
+        # rows, zero-weight padding rows included (see _training._numpy_chunks).
         # The value reported here is loss * total_weight / rows, its gradient the
         # loss's: the batches then weigh by their sample weight, and run_epochs
         # divides the epoch's mean by the mean weight of a row.

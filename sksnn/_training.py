@@ -81,7 +81,7 @@ class _TrainerPool:
 _POOL = _TrainerPool()
 
 
-_CHUNK_BYTES = 2**23
+_BLOCK_BYTES = 2**23  # the unit in which large arrays are copied or streamed
 
 
 def batches_per_call(steps_per_epoch, batch_bytes):
@@ -99,7 +99,7 @@ def batches_per_call(steps_per_epoch, batch_bytes):
     """
     if keras.backend.backend() == "tensorflow":
         return max(d for d in range(1, min(32, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
-    most = min(32, 1 << (steps_per_epoch - 1).bit_length(), max(1, _CHUNK_BYTES // max(1, batch_bytes)))
+    most = min(32, 1 << (steps_per_epoch - 1).bit_length(), rows_per_block(_BLOCK_BYTES, batch_bytes))
     return 1 << (most.bit_length() - 1)
 
 
@@ -263,11 +263,11 @@ def _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffl
 
 
 def _copy_rows(X):
-    """Rows in a block of about 8 MB: the unit in which large arrays are copied."""
-    return rows_per_block(2**23, X.shape[1] * X.itemsize)
+    """Rows in a block of about 8 MB."""
+    return rows_per_block(_BLOCK_BYTES, X.shape[1] * X.itemsize)
 
 
-def _numpy_batches(X, Y, sample_weight, standardization, batch_size, batches_per_chunk, shuffle, seed):
+def _numpy_chunks(X, Y, sample_weight, standardization, batch_size, batches_per_chunk, shuffle, seed):
     """An endless stream of chunks of standardized minibatches, reshuffled every epoch from ``seed``.
 
     Each chunk is ``(x, y, sample_weight, active)``, each with a leading axis
@@ -335,7 +335,7 @@ def run_epochs(
         rows_counted = X.shape[0]
     else:
         chunk = trainer.batches_per_call
-        batches = _numpy_batches(X, Y, sample_weight, standardization, batch_size, chunk, shuffle, seed)
+        batches = _numpy_chunks(X, Y, sample_weight, standardization, batch_size, chunk, shuffle, seed)
         rows_counted = steps * batch_size  # padding included
         keras_steps = -(-steps // chunk)
     total_weight = X.shape[0] if sample_weight is None else float(np.sum(sample_weight))

@@ -19,13 +19,13 @@ def _epoch(stream, n_chunks):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("batches_per_chunk", [1, 2, 5])
-def test_numpy_batches_cover_every_row_once_per_epoch_in_a_new_order(dtype, batches_per_chunk):
+def test_numpy_chunks_cover_every_row_once_per_epoch_in_a_new_order(dtype, batches_per_chunk):
     X = np.arange(20, dtype=dtype).reshape(10, 2)
     Y = np.arange(10, dtype=dtype)[:, None]
     sample_weight = np.linspace(1, 2, 10)
     mean, scale = np.array([1, 2], dtype=dtype), np.array([2, 4], dtype=dtype)
     chunks = -(-3 // batches_per_chunk)  # 3 batches of 4 rows an epoch
-    stream = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, batches_per_chunk, True, seed=3)
+    stream = _training._numpy_chunks(X, Y, sample_weight, (mean, scale), 4, batches_per_chunk, True, seed=3)
     epochs = [_epoch(stream, chunks) for _ in range(2)]
     for epoch in epochs:
         # one shape for every batch: the short last one is padded with rows of
@@ -45,12 +45,10 @@ def test_numpy_batches_cover_every_row_once_per_epoch_in_a_new_order(dtype, batc
         np.testing.assert_array_equal(w, sample_weight[rows])
     orders = [np.concatenate([b[1][:, 0] for b in epoch[:3]]) for epoch in epochs]
     assert not np.array_equal(*orders)
-    again = _training._numpy_batches(X, Y, sample_weight, (mean, scale), 4, batches_per_chunk, True, seed=3)
+    again = _training._numpy_chunks(X, Y, sample_weight, (mean, scale), 4, batches_per_chunk, True, seed=3)
     np.testing.assert_array_equal(next(again)[1][0], epochs[0][0][1])
     X_copy = X.copy()
-    unweighted = _epoch(
-        _training._numpy_batches(X, Y, None, (mean, scale), 4, batches_per_chunk, False, seed=0), chunks
-    )
+    unweighted = _epoch(_training._numpy_chunks(X, Y, None, (mean, scale), 4, batches_per_chunk, False, seed=0), chunks)
     np.testing.assert_array_equal(X, X_copy)
     np.testing.assert_array_equal(np.concatenate([b[2] for b in unweighted[:3]]), [1] * 10 + [0] * 2)
 
