@@ -16,7 +16,8 @@ Prints sksnn's figure, the baseline's figure and their ratio:
 - load and predict: a fresh process that ``joblib.load``-s the fitted model and
   predicts one row, wall time of the whole process;
 - memory: peak RSS growth of a fresh process during ``fit`` (one epoch,
-  (100,)) on 200,000 x 100 float64, as a multiple of the size of X.
+  (100,)) on 200,000 x 100 float64, as a multiple of the size of X
+  (``benchmarks/peak_memory.py``, each side in its own process).
 
 Every run of the same work uses the same architecture and batch size, and runs
 every epoch (``tol=0``, ``n_iter_no_change`` above ``max_iter``).
@@ -183,33 +184,11 @@ def import_figure():
     )
 
 
-MEMORY_CHILD = """
-import sys, warnings, numpy as np
-from sklearn.neural_network import MLPClassifier
-from sksnn import SNNClassifier
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
-rng = np.random.RandomState(0)
-X = rng.standard_normal((200_000, 100))
-y = rng.randint(0, 2, 200_000)
-params = dict(hidden_layer_sizes=(100,), max_iter=1, random_state=0, tol=0.0, n_iter_no_change=10)
-model = {"sksnn": SNNClassifier, "mlp": MLPClassifier}[sys.argv[1]](**params)
-model.fit(X[:10_000], y[:10_000])  # backend import, compilation (same batches a call): fixed, not data-sized
-warnings.simplefilter("ignore")
-before = rss("VmRSS:")
-with open("/proc/self/clear_refs", "w") as f:  # resets the peak (VmHWM) to the current RSS
-    f.write("5")
-model.fit(X, y)
-print((rss("VmHWM:") - before) / X.nbytes)
-"""
-
-
 def memory_figure():
     growth = []
     for name in ("sksnn", "mlp"):
-        out = subprocess.run([sys.executable, "-c", MEMORY_CHILD, name], check=True, capture_output=True, text=True)
+        command = [sys.executable, os.path.join(os.path.dirname(__file__), "peak_memory.py"), name]
+        out = subprocess.run(command, check=True, capture_output=True, text=True)
         growth.append(float(out.stdout.split()[-1]))
     row("fit peak RSS / X size", *growth, "MLPClassifier", unit="x")
 

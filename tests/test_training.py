@@ -1,4 +1,5 @@
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -176,27 +177,6 @@ def test_training_by_chunks_of_batches_equals_one_batch_a_call(monkeypatch):
     assert by_chunks.loss_curve_ == pytest.approx(one_a_call.loss_curve_, rel=1e-6)
 
 
-_PEAK_GROWTH_CHILD = """
-import warnings, numpy as np
-from sksnn import SNNClassifier
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
-rng = np.random.RandomState(0)
-X = rng.standard_normal((100_000, 100))
-y = rng.randint(0, 2, 100_000)
-model = SNNClassifier(hidden_layer_sizes=(256, 256), max_iter=1, random_state=0)
-model.fit(X[:10_000], y[:10_000])  # backend import and compilation: fixed costs
-warnings.simplefilter("ignore")
-before = rss("VmRSS:")
-with open("/proc/self/clear_refs", "w") as f:  # resets the peak (VmHWM) to the current RSS
-    f.write("5")
-model.fit(X, y)
-print((rss("VmHWM:") - before) / X.nbytes)
-"""
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc peak-RSS reset")
 def test_fit_memory_stays_under_twice_x_and_on_jax_under_one_copy():
     # The speed issue's goal: peak growth under 2x X. TensorFlow holds one
@@ -204,6 +184,8 @@ def test_fit_memory_stays_under_twice_x_and_on_jax_under_one_copy():
     # a chunk before queueing more: without that wait, asynchronous dispatch
     # queued the whole epoch's chunks ahead of this network's computation
     # (1.3x X; 0.3x-0.45x with it).
-    out = subprocess.run([sys.executable, "-c", _PEAK_GROWTH_CHILD], check=True, capture_output=True, text=True)
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "peak_memory.py"
+    command = [sys.executable, str(script), "sksnn", "--rows", "100000", "--hidden", "256,256"]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
     growth = float(out.stdout.split()[-1])
     assert growth < (2.0 if keras.backend.backend() == "tensorflow" else 0.7)
