@@ -24,25 +24,9 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from speed import FULL_EPOCHS, SIZES, epoch_time  # noqa: E402
 
+from sksnn._backend import gpu_devices  # noqa: E402
+
 BATCHES = (32, 512)
-
-
-def backend_devices():
-    """The backend's name and the GPUs it sees (an empty list: none)."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return backend, [str(d) for d in jax.devices() if d.platform == "gpu"]
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return backend, [d.name for d in tf.config.list_physical_devices("GPU")]
-    import torch
-
-    return backend, [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
 def epochs_by_batch():
@@ -82,7 +66,7 @@ def main():
     if "--cpu-child" in sys.argv:  # the same measurement, the backend held to the CPU
         print(json.dumps(epochs_by_batch()))
         return
-    backend, gpus = backend_devices()
+    backend, gpus = gpu_devices()
     if not gpus:
         sys.exit(f"the {backend} backend sees no GPU")
     print(f"backend: {backend}, GPUs: {gpus}, {os.cpu_count()} CPUs")

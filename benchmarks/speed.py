@@ -130,7 +130,7 @@ def cv_figure(rounds):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from sksnn import _training
+    from sksnn import _trainer
 
     X, y = load_breast_cancer(return_X_y=True)
     snn, mlp = classifiers(hidden_layer_sizes=SIZES, batch_size=32, max_iter=50, random_state=0, **FULL_EPOCHS)
@@ -138,7 +138,7 @@ def cv_figure(rounds):
     mlp = make_pipeline(StandardScaler(), mlp)
     times = {snn: [], mlp: []}
     for _ in range(rounds):
-        _training._POOL.clear()  # no compiled network kept from the round before
+        _trainer._POOL.clear()  # no compiled network kept from the round before
         for model, values in times.items():
             values.append(timed(lambda m=model: cross_val_score(m, X, y, cv=5)))
     row("cv=5 breast_cancer", *(float(np.median(values)) for values in times.values()), "MLPClassifier")

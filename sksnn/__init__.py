@@ -7,8 +7,7 @@ Importing sksnn imports neither Keras nor a backend: they load on the first
 from ._classifier import SNNClassifier
 from ._persistence import load
 from ._regressor import SNNRegressor
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["SNNClassifier", "SNNRegressor", "build_snn", "load", "__version__"]
 

@@ -1,21 +1,31 @@
-"""Shared estimator logic: parameters, validation, fit orchestration, tags."""
+"""Shared estimator logic: parameters, input validation, the steps of a fit, prediction's entry.
+
+:class:`BaseSNN` holds what SNNClassifier and SNNRegressor share. Its ``_fit``
+reads as MLP's: validate the data, split off the validation rows, fit the
+scalers and the target encoder, train epoch by epoch (``_fit_stochastic``,
+which hands the loop to ``_training``), check the outcome, and commit every
+fitted attribute at once (``_commit``). The subclasses only say how targets
+are encoded, decoded and scored (the hooks).
+"""
 
 import warnings
 from abc import ABC, abstractmethod
+from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, is_classifier
+from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from ._activations import HIDDEN_ACTIVATIONS
-from ._blocks import rows_per_block
+from ._blocks import STREAM_BLOCK_BYTES, rows_per_block
 from ._inference import forward, standardize
+from ._persistence import save
 from ._stopping import TrainingProgress
 
 KERNEL_INITIALIZERS = frozenset(
@@ -51,7 +61,7 @@ def _fit_scaler(X, sample_weight):
     size of a float32 X); fitting blocks of ~8 MB through ``partial_fit``
     bounds them. One block is exactly ``fit``.
     """
-    block_rows = rows_per_block(2**23, 8 * X.shape[1])  # the float64 temporaries' rows
+    block_rows = rows_per_block(STREAM_BLOCK_BYTES, 8 * X.shape[1])  # the float64 temporaries' rows
     scaler = StandardScaler()
     for start in range(0, X.shape[0], block_rows):
         block = slice(start, start + block_rows)
@@ -61,6 +71,24 @@ def _fit_scaler(X, sample_weight):
     # backends: x / 0 made the loss NaN. Such a column is constant in practice.
     scaler.scale_[scaler.scale_ < np.finfo(X.dtype).tiny] = 1.0
     return scaler
+
+
+_Outcome = namedtuple("_Outcome", ["interrupted", "reached_max_iter"])
+
+
+def _rows(rows, *arrays):
+    """``arrays`` at ``rows`` (None: all of them; None arrays stay None)."""
+    if rows is None:
+        return arrays
+    return tuple(None if a is None else a[rows] for a in arrays)
+
+
+def _check_finite(weights):
+    if not all(np.isfinite(w).all() for w in (*weights[0], *weights[1])):
+        raise ValueError(
+            "Solver produced non-finite parameter weights. The input data may"
+            " contain large values and need to be preprocessed."
+        )
 
 
 class BaseSNN(BaseEstimator, ABC):
@@ -133,23 +161,43 @@ class BaseSNN(BaseEstimator, ABC):
         self.n_iter_no_change = n_iter_no_change
 
     # ------------------------------------------------------------------ hooks
-    @abstractmethod
-    def _validate_input(self, X, y, incremental, reset):
-        """Validate X and y; set up target encoding on a first pass."""
+    # The subclasses say how targets are encoded and scored; none of these
+    # writes to the estimator: what they produce is committed by ``_fit``.
+    _score_function = None  # (y_true, y_pred, sample_weight=...) -> float: the validation score
 
     @abstractmethod
-    def _encode_targets(self, y, sample_weight, first_pass):
+    def _fit_target_encoder(self, y, sample_weight, train_rows, classes):
+        """A new encoder of the targets, for a fit's first pass.
+
+        ``train_rows`` are the rows trained on (None: all): statistics come
+        from them; labels from all of ``y`` (or ``classes``, in partial_fit).
+        """
+
+    @property
+    @abstractmethod
+    def _target_encoder(self):
+        """The encoder of the last committed fit."""
+
+    @abstractmethod
+    def _target_attributes(self, encoder):
+        """The fitted attributes that describe ``encoder``, committed with the weights."""
+
+    def _check_targets(self, y, incremental, classes):
+        """Check a later pass's ``y`` against the fitted encoder (warm start, partial_fit)."""
+
+    @abstractmethod
+    def _encode_targets(self, y, encoder):
         """Targets as the 2-D float matrix the network is trained on."""
 
     @abstractmethod
-    def _training_setup(self):
-        """``(loss name, output activation)`` for the encoded targets."""
+    def _decode(self, output, encoder):
+        """Predictions from the network's ``output`` (after the output activation)."""
 
     @abstractmethod
-    def _validation_score(self, output, y, sample_weight):
-        """Score of the network ``output`` against original targets ``y``."""
+    def _training_setup(self, encoder):
+        """``(loss name, output activation)`` for the encoded targets."""
 
-    def _training_sample_weight(self, y, sample_weight):
+    def _training_sample_weight(self, y, sample_weight, encoder):
         """Per-sample training weights; classifiers fold ``class_weight`` in."""
         return sample_weight
 
@@ -181,84 +229,174 @@ class BaseSNN(BaseEstimator, ABC):
                 "or the size of your dataset, or set early_stopping=False."
             )
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
-        """Fit; a fit that raises leaves every attribute as it was before the call."""
-        before = dict(vars(self))
-        try:
-            return self._train(X, y, sample_weight, incremental)
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(before)
-            raise
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        """Fit, as MLP's ``_fit``; the estimator changes in one place, ``_commit``.
 
-    def _train(self, X, y, sample_weight, incremental):
-        hidden_sizes = self._hidden_sizes()
-        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        The steps: validate the data, split off the validation rows, fit the
+        scalers and the target encoder (first pass), train epoch by epoch,
+        check the outcome. A fit that raises, or that is interrupted before
+        its first epoch ends, leaves every attribute as it was.
+        """
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        before = dict(vars(self))
+        try:
+            fitted, outcome = self._fit_steps(X, y, sample_weight, incremental, first_pass, classes)
+        finally:
+            # Undo what was written along the way (scikit-learn's validate_data
+            # records the input's features on the estimator): ``fitted`` holds it.
+            vars(self).clear()
+            vars(self).update(before)
+        if outcome.interrupted:
+            warnings.warn("Training interrupted by user.")
+        if fitted is None:  # interrupted before the first epoch ended: nothing was fitted
+            return self
+        self._commit(fitted, first_pass)
+        if not incremental and outcome.reached_max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+            )
+        return self
 
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        if not first_pass:
+    def _fit_steps(self, X, y, sample_weight, incremental, first_pass, classes):
+        """``(fitted attributes or None, outcome)`` of one fit; writes nothing that lasts."""
+        hidden_sizes = self._hidden_sizes()
+        X, y, sample_weight, fitted = self._validate_fit_data(X, y, sample_weight, first_pass)
+        rng = check_random_state(self.random_state)
+        init_seed, train_seed = (int(s) for s in rng.randint(_MAX_SEED, size=2))
+        train_rows, val_rows = self._split_validation(y, rng)
+
+        if first_pass:
+            encoder = self._fit_target_encoder(y, sample_weight, train_rows, classes)
+            fitted.update(self._target_attributes(encoder))
+        else:
+            self._check_targets(y, incremental, classes)
+            encoder = self._target_encoder
+        sample_weight = self._training_sample_weight(y, sample_weight, encoder)
+        train = _rows(train_rows, X, y, sample_weight)
+        validation = None if val_rows is None else _rows(val_rows, X, y, sample_weight)
+
+        if first_pass:
+            fitted["scaler_"] = _fit_scaler(train[0], train[2]) if self.standardize else None
+        standardization = _standardization(fitted["scaler_"] if first_pass else self.scaler_, X.dtype)
+        if validation is not None and standardization is not None:
+            validation = (standardize(validation[0], *standardization), *validation[1:])
+
+        progress, weights, optimizer_state, interrupted = self._fit_stochastic(
+            train,
+            validation,
+            encoder,
+            standardization,
+            hidden_sizes=hidden_sizes,
+            first_pass=first_pass,
+            incremental=incremental,
+            seeds=(init_seed, train_seed),
+        )
+        outcome = _Outcome(
+            interrupted=interrupted,
+            reached_max_iter=not progress.stopped_early and not interrupted and progress.n_iter == self.max_iter,
+        )
+        self._check_training(progress)
+        if progress.n_iter == 0:
+            return None, outcome
+        if self.early_stopping and progress.best_weights is not None:
+            weights = progress.best_weights
+        _check_finite(weights)
+
+        fitted.update(progress.fitted_attributes())
+        fitted.update(
+            coefs_=weights[0],
+            intercepts_=weights[1],
+            n_outputs_=weights[0][-1].shape[1],
+            n_layers_=len(hidden_sizes) + 2,
+            out_activation_=self._training_setup(encoder)[1],
+            _optimizer_state=optimizer_state,
+        )
+        return fitted, outcome
+
+    def _validate_fit_data(self, X, y, sample_weight, first_pass):
+        """``X, y, sample_weight`` checked, and the input's fitted attributes on a first pass."""
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            multi_output=True,
+            y_numeric=is_regressor(self),
+            dtype=(np.float64, np.float32),
+            reset=first_pass,
+        )
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        fitted = {}
+        if first_pass:
+            fitted["n_features_in_"] = self.n_features_in_
+            if hasattr(self, "feature_names_in_"):
+                fitted["feature_names_in_"] = self.feature_names_in_
+        else:
             X = X.astype(self.coefs_[0].dtype, copy=False)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=X.dtype, ensure_non_negative=True)
             if not sample_weight.any():  # scikit-learn checks this itself from 1.7 on
                 raise ValueError("Sample weights must contain at least one non-zero number.")
-        sample_weight = self._training_sample_weight(y, sample_weight)
+        return X, y, sample_weight, fitted
 
-        rng = check_random_state(self.random_state)
-        init_seed, train_seed = (int(s) for s in rng.randint(_MAX_SEED, size=2))
+    def _split_validation(self, y, rng):
+        """``(train rows, validation rows)`` for early stopping (stratified for classes), else ``(None, None)``."""
+        if not self.early_stopping:
+            return None, None
+        stratify = y if is_classifier(self) and y.ndim == 1 else None
+        self._check_validation_size(len(y), 1 if stratify is None else len(np.unique(stratify)))
+        return train_test_split(
+            np.arange(len(y)), random_state=rng, test_size=self.validation_fraction, stratify=stratify
+        )
 
-        if self.early_stopping:
-            stratify = y if is_classifier(self) and y.ndim == 1 else None
-            self._check_validation_size(X.shape[0], 1 if stratify is None else len(np.unique(stratify)))
-            arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
-            split = train_test_split(*arrays, random_state=rng, test_size=self.validation_fraction, stratify=stratify)
-            X_train, X_val, y_train, y_val = split[:4]
-            sw_train, sw_val = split[4:] if sample_weight is not None else (None, None)
-        else:
-            X_train, y_train, sw_train = X, y, sample_weight
-            X_val = y_val = sw_val = None
+    def _fit_stochastic(
+        self, train, validation, encoder, standardization, *, hidden_sizes, first_pass, incremental, seeds
+    ):
+        """Train epoch by epoch with MLP's stopping rules.
 
-        state = {}  # fitted attributes, set on self only once training is over
-        if first_pass:
-            state["scaler_"] = _fit_scaler(X_train, sw_train) if self.standardize else None
-        standardization = _standardization(state["scaler_"] if first_pass else self.scaler_, X.dtype)
-        if X_val is not None and standardization is not None:
-            X_val = standardize(X_val, *standardization)
-        Y_train = self._encode_targets(y_train, sw_train, first_pass).astype(X.dtype, copy=False)
-        loss_name, out_activation = self._training_setup()
-
+        Returns ``(progress, (coefs, intercepts), optimizer state, interrupted)``:
+        the weights reached, even when the loss diverged or Ctrl-C was pressed.
+        """
+        from ._backend import precision
         from ._network import get_dense_weights, set_dense_weights
-        from ._training import get_optimizer_state, precision, run_epochs, set_optimizer_state, trainer_for
+        from ._trainer import get_optimizer_state, set_optimizer_state, trainer_for
+        from ._training import run_epochs
 
+        X_train, y_train, sw_train = train
+        Y_train = self._encode_targets(y_train, encoder).astype(X_train.dtype, copy=False)
+        loss_name, out_activation = self._training_setup(encoder)
+        init_seed, train_seed = seeds
         progress = TrainingProgress(
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             early_stopping=self.early_stopping,
             previous=None if first_pass else vars(self),
         )
-        n_train = X_train.shape[0]
-        batch_size = self._batch_size(n_train)
+        batch_size = self._batch_size(X_train.shape[0])
         architecture = {
             "hidden_layer_sizes": hidden_sizes,
             "activation": self.activation,
             "kernel_initializer": self.kernel_initializer,
             "dropout": self.dropout,
         }
+        dtype = X_train.dtype.name
         with (
-            precision(X.dtype.name),
+            precision(dtype),
             trainer_for(
                 architecture,
-                n_features=X.shape[1],
+                n_features=X_train.shape[1],
                 n_outputs=Y_train.shape[1],
                 loss=loss_name,
                 optimizer=self.optimizer,
                 learning_rate=self.learning_rate_init,
                 alpha=self.alpha,
-                dtype=X.dtype.name,
+                dtype=dtype,
                 seed=init_seed,
-                steps_per_epoch=-(-n_train // batch_size),
+                n_samples=X_train.shape[0],
                 batch_size=batch_size,
             ) as trainer,
         ):
@@ -271,17 +409,12 @@ class BaseSNN(BaseEstimator, ABC):
 
             def on_epoch_end(loss):
                 score = weights = None
-                if self.early_stopping and np.isfinite(loss):
+                if validation is not None and np.isfinite(loss):
                     weights = get_dense_weights(trainer.network)
-                    output = forward(X_val, *weights, self.activation, out_activation)
-                    score = self._validation_score(output, y_val, sw_val)
-                stop = progress.update(loss, n_train, score, weights)
-                if self.verbose:
-                    print(f"Iteration {progress.n_iter}, loss = {loss:.8f}")
-                    if score is not None:
-                        print(f"Validation score: {score:f}")
-                    if progress.stopped_early:
-                        print(progress.stop_message())
+                    output = forward(validation[0], *weights, self.activation, out_activation)
+                    score = self._validation_score(output, validation[1], validation[2], encoder)
+                stop = progress.update(loss, X_train.shape[0], score, weights)
+                self._report_epoch(progress, score)
                 return stop
 
             interrupted = run_epochs(
@@ -297,45 +430,36 @@ class BaseSNN(BaseEstimator, ABC):
                 on_epoch_end=on_epoch_end,
                 progress_bar=self.verbose is not True and self.verbose >= 2,
             )
-            coefs, intercepts = get_dense_weights(trainer.network)
-            optimizer_state = get_optimizer_state(trainer)
+            return progress, get_dense_weights(trainer.network), get_optimizer_state(trainer), interrupted
 
+    def _validation_score(self, output, y, sample_weight, encoder):
+        """The score (accuracy, R^2) of the network's ``output`` on the validation rows."""
+        if not np.isfinite(output).all():
+            return np.nan
+        return type(self)._score_function(y, self._decode(output, encoder), sample_weight=sample_weight)
+
+    def _report_epoch(self, progress, score):
+        """MLP's ``verbose`` lines for the epoch just ended."""
+        if not self.verbose:
+            return
+        print(f"Iteration {progress.n_iter}, loss = {progress.loss:.8f}")
+        if score is not None:
+            print(f"Validation score: {score:f}")
+        if progress.stopped_early:
+            print(progress.stop_message())
+
+    def _check_training(self, progress):
         if progress.diverged:
             raise ValueError(
                 f"Training diverged: the loss became {progress.loss} at epoch {progress.n_iter}. "
                 "Lower learning_rate_init, or keep standardize=True for inputs of large magnitude."
             )
-        if interrupted:
-            warnings.warn("Training interrupted by user.")
-        if progress.n_iter == 0:  # interrupted before the first epoch ended
-            return self
 
-        if self.early_stopping and progress.best_weights is not None:
-            coefs, intercepts = progress.best_weights
-        if not all(np.isfinite(w).all() for w in (*coefs, *intercepts)):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may"
-                " contain large values and need to be preprocessed."
-            )
-
-        state.update(progress.fitted_attributes())
-        state.update(
-            coefs_=coefs,
-            intercepts_=intercepts,
-            n_outputs_=Y_train.shape[1],
-            n_layers_=len(hidden_sizes) + 2,
-            out_activation_=out_activation,
-            _optimizer_state=optimizer_state,
-        )
-        vars(self).update(state)
-
-        if not incremental and not progress.stopped_early and not interrupted and progress.n_iter == self.max_iter:
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-            )
-        return self
+    def _commit(self, fitted, first_pass):
+        """The one place a fit changes the estimator: all its fitted attributes at once."""
+        if first_pass and "feature_names_in_" not in fitted:
+            vars(self).pop("feature_names_in_", None)  # as validate_data: unnamed columns forget the names
+        vars(self).update(fitted)
 
     # ------------------------------------------------------------- inference
     def _forward(self, X):
@@ -358,8 +482,6 @@ class BaseSNN(BaseEstimator, ABC):
         path : str or path-like or file-like
             Where to write.
         """
-        from ._persistence import save
-
         save(self, path)
 
     @property
@@ -371,8 +493,8 @@ class BaseSNN(BaseEstimator, ABC):
         Inputs must be standardized with ``scaler_`` first.
         """
         check_is_fitted(self)
+        from ._backend import precision
         from ._network import build_snn, set_dense_weights
-        from ._training import precision
 
         dtype = self.coefs_[0].dtype.name
         with precision(dtype):

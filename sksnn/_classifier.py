@@ -7,11 +7,12 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
-from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseSNN
+from ._persistence import loadable
 
 
+@loadable
 class SNNClassifier(ClassifierMixin, BaseSNN):
     """Self-normalizing neural network classifier.
 
@@ -227,64 +228,59 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         self.class_weight = class_weight
 
     # ------------------------------------------------------------------ hooks
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+    _score_function = staticmethod(accuracy_score)
 
-        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
-            self.classes_ = self._label_binarizer.classes_
-        else:
-            classes = unique_labels(y)
-            if self.warm_start:
-                if set(classes) != set(self.classes_):
-                    raise ValueError(
-                        "warm_start can only be used where `y` has the same "
-                        "classes as in the previous call to fit. Previously "
-                        f"got {self.classes_}, `y` has {classes}"
-                    )
-            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+    def _fit_target_encoder(self, y, sample_weight, train_rows, classes):
+        encoder = LabelBinarizer()
+        if classes is None or type_of_target(y).startswith("multilabel"):
+            return encoder.fit(y)  # every label of y, validation rows included
+        return encoder.fit(classes)  # partial_fit's first call: all the classes to come
+
+    @property
+    def _target_encoder(self):
+        return self._label_binarizer
+
+    def _target_attributes(self, encoder):
+        return {"_label_binarizer": encoder, "classes_": encoder.classes_}
+
+    def _check_targets(self, y, incremental, classes):
+        if incremental:
+            _check_partial_fit_first_call(self, classes)  # classes_ is set: this only compares
+        labels = unique_labels(y)
+        if self.warm_start:
+            if set(labels) != set(self.classes_):
                 raise ValueError(
-                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {classes}."
+                    "warm_start can only be used where `y` has the same "
+                    "classes as in the previous call to fit. Previously "
+                    f"got {self.classes_}, `y` has {labels}"
                 )
-        return X, y
+        elif len(np.setdiff1d(labels, self.classes_, assume_unique=True)):
+            raise ValueError(
+                f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {labels}."
+            )
 
-    def _training_sample_weight(self, y, sample_weight):
+    def _training_sample_weight(self, y, sample_weight, encoder):
         if self.class_weight is None:
             return sample_weight
         if isinstance(self.class_weight, dict):
-            unknown = set(self.class_weight) - set(self.classes_.tolist())
+            unknown = set(self.class_weight) - set(encoder.classes_.tolist())
             if unknown:
                 raise ValueError(f"class_weight names labels not in the data: {sorted(map(str, unknown))}.")
         weights = compute_sample_weight(self.class_weight, y).astype(np.float64)
         return weights if sample_weight is None else sample_weight * weights
 
-    def _encode_targets(self, y, sample_weight, first_pass):
-        return self._label_binarizer.transform(y)
+    def _encode_targets(self, y, encoder):
+        return encoder.transform(y)
 
-    def _training_setup(self):
-        if self._label_binarizer.y_type_ == "multiclass":
+    def _training_setup(self, encoder):
+        if encoder.y_type_ == "multiclass":
             return "categorical", "softmax"
         return "binary", "logistic"
 
-    def _validation_score(self, output, y, sample_weight):
-        if not np.isfinite(output).all():
-            return np.nan
-        return accuracy_score(y, self._decode(output), sample_weight=sample_weight)
-
-    def _decode(self, output):
-        if output.shape[1] == 1 and self._label_binarizer.y_type_ != "multilabel-indicator":
+    def _decode(self, output, encoder):
+        if output.shape[1] == 1 and encoder.y_type_ != "multilabel-indicator":
             output = output.ravel()
-        return self._label_binarizer.inverse_transform(output)
+        return encoder.inverse_transform(output)
 
     # ----------------------------------------------------------------- public
     @_fit_context(prefer_skip_nested_validation=True)
@@ -333,13 +329,9 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         self : object
             The updated estimator.
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        if not hasattr(self, "classes_") and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, classes=classes)
 
     def predict(self, X):
         """Predict using the network.
@@ -354,7 +346,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         y : ndarray of shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        return self._decode(self._forward(X))
+        return self._decode(self._forward(X), self._label_binarizer)
 
     def predict_proba(self, X):
         """Probability estimates.

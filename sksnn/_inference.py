@@ -38,14 +38,28 @@ def _block_rows(coefs, dtype):
     return rows_per_block(_BLOCK_BYTES, widest * np.dtype(dtype).itemsize, minimum=256)
 
 
+def hidden_layers(X, coefs, intercepts, hidden, keep_pre_activations=False):
+    """Walk the hidden layers of the Dense stack for standardized ``X``, input to output.
+
+    Yields each hidden layer's ``(pre-activation, activation)``; the
+    pre-activation ``h @ W + b`` is None unless ``keep_pre_activations``
+    (then a copy), since the activation ``hidden`` is applied in place.
+    ``X`` itself is never modified.
+    """
+    out = X
+    for kernel, bias in zip(coefs[:-1], intercepts[:-1]):
+        out = out @ kernel  # a new array
+        out += bias
+        pre = out.copy() if keep_pre_activations else None
+        yield pre, hidden(out)
+
+
 def _forward_block(X, coefs, intercepts, hidden, output, mean, scale):
     out = X if mean is None else standardize(X, mean, scale)
-    last = len(coefs) - 1
-    for i, (kernel, bias) in enumerate(zip(coefs, intercepts)):
-        out = out @ kernel  # a new array: X itself is never modified
-        out += bias
-        if i != last:
-            hidden(out)
+    for _, activation in hidden_layers(out, coefs, intercepts, hidden):
+        out = activation
+    out = out @ coefs[-1]
+    out += intercepts[-1]
     return output(out)
 
 

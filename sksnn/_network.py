@@ -1,28 +1,20 @@
-"""The Keras graph: a Dense-only stack with SELU and LeCun-normal weights.
+"""The Keras graph: a Dense-only stack with SELU and LeCun-normal weights, and its weights.
 
-No scikit-learn here. This module imports Keras, so the estimators import it
-only when they train (``import sksnn`` stays cheap).
+Builds the network (:func:`build_snn`), draws its initial values
+(:func:`initial_values`) and reads or writes the Dense layers' kernels and
+biases. No scikit-learn and no training here (that is ``_trainer``). This
+module imports Keras, so the estimators import it only when they train or
+build ``model_`` (``import sksnn`` stays cheap).
 """
 
-from ._threads import limit_backend_threads
+from ._backend import limit_backend_threads
 
 limit_backend_threads()  # before Keras starts the backend
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
 
 from ._activations import KERAS_ACTIVATIONS  # noqa: E402
-from ._optimizers import Adam, AdamW, Nadam  # noqa: E402
-
-OPTIMIZERS = {
-    # Keras' own, cheaper to trace (see _optimizers)
-    "nadam": Nadam,
-    "adam": Adam,
-    "adamw": AdamW,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
 
 
 def _seeded_initializer(name, seed):
@@ -156,7 +148,7 @@ def build_snn(
     ['hidden_0', 'hidden_1', 'output']
     """
     if seed is None:
-        seed = np.random.randint(np.iinfo(np.int32).max)
+        seed = np.random.randint(np.iinfo(np.int32).max)  # noqa: NPY002 (unseeded: NumPy's global RNG, which np.random.seed sets)
     seeds = _layer_seeds(seed, len(hidden_layer_sizes))
     # Kernels start at zero and are then loaded from initial_values: one
     # drawing for built and pooled networks (see _kernel_values for why NumPy).
@@ -207,126 +199,25 @@ def dense_layers(model):
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
+def variable_values(variables):
+    """The values of Keras variables as NumPy arrays.
+
+    Reads each variable's backend value: converting the Keras variable (or a
+    ``tf.Variable``) with ``np.array`` goes through an ``__array__`` that
+    lacks NumPy 2's ``copy`` keyword, a DeprecationWarning per variable.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return [variable.value.numpy() for variable in variables]
+    return [keras.ops.convert_to_numpy(variable.value) for variable in variables]
+
+
 def get_dense_weights(model):
     """Kernels and biases of the Dense layers as two lists of NumPy arrays."""
     layers = dense_layers(model)
-    coefs = [keras.ops.convert_to_numpy(layer.kernel) for layer in layers]
-    intercepts = [keras.ops.convert_to_numpy(layer.bias) for layer in layers]
-    return coefs, intercepts
+    return variable_values(layer.kernel for layer in layers), variable_values(layer.bias for layer in layers)
 
 
 def set_dense_weights(model, coefs, intercepts):
     """Load kernels and biases into the Dense layers of ``model``."""
     for layer, kernel, bias in zip(dense_layers(model), coefs, intercepts, strict=True):
         layer.set_weights([kernel, bias])
-
-
-class HalfSquaredError(keras.losses.Loss):
-    """``0.5 * mean((y_pred - y_true) ** 2)``: MLPRegressor's squared loss."""
-
-    def call(self, y_true, y_pred):
-        return 0.5 * ops.mean(ops.square(y_pred - y_true), axis=-1)
-
-
-class LabelSummedBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy of logits, summed over the labels: MLPClassifier's logistic loss.
-
-    Keras' ``BinaryCrossentropy`` averages over the labels: for a multilabel
-    target of k labels its loss (and gradient) would be MLP's divided by k,
-    which shifts the balance against the L2 penalty. One label: the same.
-    """
-
-    def call(self, y_true, y_pred):
-        return ops.sum(ops.binary_crossentropy(y_true, y_pred, from_logits=True), axis=-1)
-
-
-class PenalizedNetwork(keras.Model):
-    """Training wrapper: adds MLP's L2 penalty, ``alpha / 2 * ||W||^2 / sum(w)``.
-
-    scikit-learn's MLP divides the penalty by the batch's summed sample weight,
-    so a sample weight of 2 is the same as a repeated row. A fixed Keras
-    ``kernel_regularizer`` cannot do that, hence ``compute_loss``.
-    """
-
-    def __init__(self, network, alpha, batches_per_call=1, **kwargs):
-        super().__init__(**kwargs)
-        self.network = network
-        self.batches_per_call = batches_per_call
-        self.penalized = alpha > 0
-        # A variable, not a constant of the traced step: one compiled network
-        # serves every alpha of a grid search (assign a new value before a fit).
-        self.alpha = keras.Variable(float(alpha), trainable=False, dtype=self.dtype_policy.variable_dtype, name="alpha")
-        self._kernels_of = dense_layers(network)
-
-    def __setattr__(self, name, value):
-        # Keras' JAX trainer stores the whole training state (a dict of ~140
-        # arrays) in ``_jax_state`` after every step; Layer.__setattr__ walks it
-        # looking for variables to track, which there never are: that walk took
-        # ~40% of a small network's epoch (benchmarks/speed.py). Skip it.
-        if name == "_jax_state":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
-    def make_train_function(self, force=False):
-        """On JAX: a train function that runs a chunk of batches per call.
-
-        Keras' JAX trainer calls the compiled step once per batch; the Python
-        work around each call (the fit loop, callbacks, passing ~140 arrays of
-        state in and out) cost ~20% of a (100,) * 20 network's epoch. Here one
-        compiled loop (``lax.scan``) runs ``batches_per_call`` steps of Keras'
-        own ``train_step``. The data come as a chunk ``(x, y, sample_weight,
-        active)`` with a leading axis of ``batches_per_call``; an epoch's last
-        chunk may hold empty slots (``active`` False) that leave the state as
-        it is, so any epoch length shares one compiled loop.
-        """
-        if keras.backend.backend() != "jax":
-            return super().make_train_function(force)
-        if self.train_function is not None and not force:
-            return
-        import jax
-
-        def train_or_skip(state, slot):
-            *batch, active = slot
-            return jax.lax.cond(active, lambda s: self.train_step(s, tuple(batch))[1], lambda s: s, state), None
-
-        def train_chunk(state, chunk):
-            state, _ = jax.lax.scan(train_or_skip, state, chunk)
-            # The logs of the chunk's last step: the metrics' results (the loss
-            # tracker's mean so far) read from the new state.
-            with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, state[3]))):
-                logs = self.get_metrics_result()
-            return logs, state
-
-        if self.jit_compile and not self.run_eagerly:
-            train_chunk = jax.jit(train_chunk, donate_argnums=0)
-        in_flight = []
-
-        def train_function(state, iterator):
-            logs, state = train_chunk(state, next(iterator))
-            # JAX returns before it computes: unchecked, Python would queue
-            # the whole epoch's chunks (a copy of X) ahead of the computation.
-            # One chunk in flight still overlaps Python's next gather with it.
-            if in_flight:
-                jax.block_until_ready(in_flight.pop())
-            in_flight.append(logs)
-            return logs, state
-
-        self.train_function = train_function
-
-    def call(self, inputs, training=False):
-        return self.network(inputs, training=training)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
-        rows = ops.cast(ops.shape(y_pred)[0], loss.dtype)
-        total_weight = rows if sample_weight is None else ops.cast(ops.sum(sample_weight), loss.dtype)
-        if self.penalized:
-            squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
-            loss = loss + 0.5 * ops.cast(self.alpha, loss.dtype) * ops.cast(squared_norm, loss.dtype) / total_weight
-        # Keras' epoch loss is the mean of the batch losses weighted by their
-        # rows, zero-weight padding rows included (see _training._numpy_chunks).
-        # The value reported here is loss * total_weight / rows, its gradient the
-        # loss's: the batches then weigh by their sample weight, and run_epochs
-        # divides the epoch's mean by the mean weight of a row.
-        return loss + ops.stop_gradient(loss * (total_weight / rows - 1))

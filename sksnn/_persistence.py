@@ -4,7 +4,9 @@ A pickle (or joblib) file can execute anything on load, so it must come from
 someone you trust. :func:`save` writes a zip archive holding only data: a JSON
 description (class, parameters, fitted scalars, labels) and a NumPy ``.npz``
 of the arrays (weights, scaler statistics, optimizer state), read back with
-``allow_pickle=False``. :func:`load` rebuilds only the classes it knows, checks
+``allow_pickle=False``. :func:`load` rebuilds only the classes registered
+with :func:`loadable` (sksnn's estimators, by name: this module imports none
+of them), checks
 a SHA-256 of both members (a corrupted or edited file is refused), and checks
 that the arrays fit the described network before returning the estimator.
 """
@@ -17,10 +19,20 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from ._version import __version__
 
 FORMAT = "sksnn-model"
 FORMAT_VERSION = 1
 _MEMBERS = ("model.json", "arrays.npz", "sha256")
+_LOADABLE = {}  # class name -> class: the only classes load() rebuilds
+
+
+def loadable(cls):
+    """Class decorator: ``cls`` is an estimator that :func:`load` may rebuild, by its name."""
+    _LOADABLE[cls.__name__] = cls
+    return cls
 
 
 class _Encoder:
@@ -84,10 +96,6 @@ def _digest(description, arrays):
 
 def save(estimator, path):
     """Write a fitted estimator to ``path`` in sksnn's safe format (see :func:`load`)."""
-    from sklearn.utils.validation import check_is_fitted
-
-    from . import __version__
-
     check_is_fitted(estimator)
     encoder = _Encoder()
     params = estimator.get_params()
@@ -154,10 +162,6 @@ def load(path):
     >>> bool((load(path).predict_proba(X) == clf.predict_proba(X)).all())
     True
     """
-    from ._classifier import SNNClassifier
-    from ._regressor import SNNRegressor
-
-    known = {"SNNClassifier": SNNClassifier, "SNNRegressor": SNNRegressor}
     try:
         with zipfile.ZipFile(path) as archive:
             if sorted(archive.namelist()) != sorted(_MEMBERS):
@@ -172,12 +176,12 @@ def load(path):
         raise ValueError(f"{path!s} was modified or corrupted after it was saved (SHA-256 mismatch); refusing it.")
     if description.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{path!s} has format version {description.get('format_version')}; this sksnn reads 1.")
-    if description.get("estimator") not in known:
+    if description.get("estimator") not in _LOADABLE:
         raise ValueError(f"{path!s} describes an unknown estimator {description.get('estimator')!r}.")
 
     with np.load(io.BytesIO(arrays_bytes), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
-    estimator = known[description["estimator"]]()
+    estimator = _LOADABLE[description["estimator"]]()
     estimator.set_params(**{k: _decode(v, arrays) for k, v in description["params"].items()})
     estimator._validate_params()
     vars(estimator).update({k: _decode(v, arrays) for k, v in description["attributes"].items()})

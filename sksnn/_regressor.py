@@ -1,14 +1,18 @@
 """SNNRegressor: target scaling, predictions in the original units."""
 
-import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseSNN
+from ._persistence import loadable
 
 
+def _as_matrix(y):
+    return y.reshape(-1, 1) if y.ndim == 1 else y
+
+
+@loadable
 class SNNRegressor(RegressorMixin, BaseSNN):
     """Self-normalizing neural network regressor.
 
@@ -201,40 +205,33 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         )
 
     # ------------------------------------------------------------------ hooks
-    def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            multi_output=True,
-            y_numeric=True,
-            dtype=(np.float64, np.float32),
-            reset=reset,
-        )
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        return X, y
+    _score_function = staticmethod(r2_score)
 
-    def _encode_targets(self, y, sample_weight, first_pass):
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        if first_pass:
-            self.target_scaler_ = StandardScaler().fit(Y, sample_weight=sample_weight) if self.standardize else None
-        if self.target_scaler_ is None:
-            return Y
-        return self.target_scaler_.transform(Y)
+    def _fit_target_encoder(self, y, sample_weight, train_rows, classes):
+        if not self.standardize:
+            return None
+        if train_rows is not None:  # statistics of the rows trained on only
+            y, sample_weight = y[train_rows], None if sample_weight is None else sample_weight[train_rows]
+        return StandardScaler().fit(_as_matrix(y), sample_weight=sample_weight)
 
-    def _training_setup(self):
+    @property
+    def _target_encoder(self):
+        return self.target_scaler_
+
+    def _target_attributes(self, encoder):
+        return {"target_scaler_": encoder}
+
+    def _encode_targets(self, y, encoder):
+        Y = _as_matrix(y)
+        return Y if encoder is None else encoder.transform(Y)
+
+    def _training_setup(self, encoder):
         return "squared_error", "identity"
 
-    def _validation_score(self, output, y, sample_weight):
-        if not np.isfinite(output).all():
-            return np.nan
-        return r2_score(y, self._decode(output), sample_weight=sample_weight)
-
-    def _decode(self, output):
-        if self.target_scaler_ is not None:
-            output *= self.target_scaler_.scale_
-            output += self.target_scaler_.mean_
+    def _decode(self, output, encoder):
+        if encoder is not None:
+            output *= encoder.scale_
+            output += encoder.mean_
         if output.shape[1] == 1:
             output = output.ravel()
         return output
@@ -297,4 +294,4 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             The predicted values, in the units of the training target.
         """
-        return self._decode(self._forward(X))
+        return self._decode(self._forward(X), self.target_scaler_)

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._activations import NUMPY_ACTIVATIONS
+from ._inference import hidden_layers, standardize
 
 __all__ = ["layer_statistics", "plot_layer_statistics"]
 
@@ -54,14 +55,12 @@ def layer_statistics(estimator, X):
     check_is_fitted(estimator)
     X = validate_data(estimator, X, reset=False, dtype=estimator.coefs_[0].dtype)
     if estimator.scaler_ is not None:
-        X = (X - estimator.scaler_.mean_) / estimator.scaler_.scale_
+        X = standardize(X, estimator.scaler_.mean_, estimator.scaler_.scale_)
     activation = NUMPY_ACTIVATIONS[estimator.activation]
     rows = {key: [] for key in ("layer", "units", "pre_mean", "pre_std", "mean", "std")}
-    hidden = X
-    for depth, (kernel, bias) in enumerate(zip(estimator.coefs_[:-1], estimator.intercepts_[:-1]), start=1):
-        pre = hidden @ kernel + bias
-        hidden = activation(pre.copy())
-        for key, value in zip(rows, (depth, kernel.shape[1], pre.mean(), pre.std(), hidden.mean(), hidden.std())):
+    layers = hidden_layers(X, estimator.coefs_, estimator.intercepts_, activation, keep_pre_activations=True)
+    for depth, (pre, hidden) in enumerate(layers, start=1):
+        for key, value in zip(rows, (depth, hidden.shape[1], pre.mean(), pre.std(), hidden.mean(), hidden.std())):
             rows[key].append(value)
     return {key: np.asarray(values) for key, values in rows.items()}
 

@@ -12,6 +12,7 @@ import pytest
 from sklearn.datasets import make_classification
 
 from sksnn import SNNClassifier
+from sksnn._backend import gpu_devices
 
 
 def _device_kind(variable, backend):
@@ -25,22 +26,8 @@ def _device_kind(variable, backend):
 
 @pytest.fixture(scope="module")
 def backend():
-    import keras
-
-    name = keras.backend.backend()
-    if name == "jax":
-        import jax
-
-        has_gpu = jax.default_backend() == "gpu"
-    elif name == "tensorflow":
-        import tensorflow as tf
-
-        has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    else:
-        import torch
-
-        has_gpu = torch.cuda.is_available()
-    if not has_gpu:
+    name, gpus = gpu_devices()
+    if not gpus:
         pytest.skip(f"the {name} backend sees no GPU")
     return name
 

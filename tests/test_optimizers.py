@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from sksnn import _optimizers, build_snn
-from sksnn._training import precision
+from sksnn._backend import precision
 
 
 def _variables(dtype, rng):

@@ -1,6 +1,10 @@
-"""How many CPU threads a backend may use, set before it starts.
+"""Starting the Keras backend and asking it what it runs on.
 
-TensorFlow and JAX (XLA) each start a thread pool as large as the machine.
+What sksnn sets before the backend starts (its CPU thread count), the
+precision a fit computes in, and the devices the backend sees. Nothing here
+imports Keras or a backend at module level: ``import sksnn`` stays cheap.
+
+Threads: TensorFlow and JAX (XLA) each start a thread pool as large as the machine.
 Under ``GridSearchCV(n_jobs=k)`` every joblib worker would then run that many
 threads: k times too many, and slower than ``n_jobs=1``. joblib's workers set
 ``OMP_NUM_THREADS`` to their share of the cores; sksnn gives the backend the
@@ -8,6 +12,7 @@ same number. ``SKSNN_NUM_THREADS`` overrides it (``0`` or unset with no
 ``OMP_NUM_THREADS``: the backend's own default).
 """
 
+import contextlib
 import json
 import os
 import sys
@@ -57,3 +62,40 @@ def _keras_backend():
             return json.load(config).get("backend", "tensorflow")
     except (OSError, ValueError):
         return "tensorflow"
+
+
+def precision(dtype):
+    """A context in which the backend computes in ``dtype``.
+
+    JAX computes in 32 bits unless 64-bit types are enabled; they are enabled
+    for the fits of float64 data only (as MLP trains in the dtype of X), and
+    only within the fit, so the user's JAX configuration stays as it was.
+    """
+    import keras
+
+    if dtype == "float64" and keras.backend.backend() == "jax":
+        try:
+            from jax import enable_x64
+        except ImportError:  # older JAX has it in jax.experimental only
+            from jax.experimental import enable_x64
+
+        return enable_x64(True)
+    return contextlib.nullcontext()
+
+
+def gpu_devices():
+    """The backend's name and the GPUs it sees (an empty list: none)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return backend, [str(d) for d in jax.devices() if d.platform == "gpu"]
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return backend, [d.name for d in tf.config.list_physical_devices("GPU")]
+    import torch
+
+    return backend, [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

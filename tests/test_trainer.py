@@ -1,0 +1,138 @@
+import keras
+import numpy as np
+import pytest
+
+from sksnn import _trainer
+
+
+@pytest.mark.parametrize("target", ["multiclass", "multilabel"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("alpha", [0.0, 0.01])
+def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(target, weighted, alpha):
+    from sklearn.datasets import make_classification, make_multilabel_classification
+    from sklearn.metrics import log_loss
+
+    from sksnn import SNNClassifier
+
+    # A vanishing learning rate keeps the weights where they started, so every
+    # batch loss is taken at the same weights: the epoch's loss is then the
+    # log loss of the whole training set (sample-weighted if weighted) plus
+    # MLP's penalty, alpha / 2 * ||W||^2 / batch weight, once per batch.
+    if target == "multiclass":
+        X, y = make_classification(101, 5, n_informative=3, n_classes=3, random_state=0)
+    else:
+        X, y = make_multilabel_classification(101, 5, n_classes=4, random_state=0)
+    weights = np.random.RandomState(0).uniform(0.5, 2.0, 101) if weighted else None
+    clf = SNNClassifier(hidden_layer_sizes=(8,), batch_size=16, max_iter=1, learning_rate_init=1e-12, alpha=alpha)
+    clf.set_params(shuffle=False, random_state=0).fit(X, y, sample_weight=weights)
+    total_weight = 101 if weights is None else weights.sum()
+    penalty = 7 * 0.5 * alpha * sum((W**2).sum() for W in clf.coefs_) / total_weight  # 7 batches, the last of 5 rows
+    proba = clf.predict_proba(X)
+    if target == "multiclass":
+        log_losses = log_loss(y, proba, sample_weight=weights)
+    else:  # MLP sums the labels' binary log losses
+        log_losses = sum(log_loss(y[:, j], proba[:, j], sample_weight=weights) for j in range(y.shape[1]))
+    assert clf.loss_ == pytest.approx(log_losses + penalty, rel=1e-6)
+
+
+def test_batches_per_call_divide_the_epoch_on_tensorflow_and_are_a_bounded_power_of_two_on_jax(monkeypatch):
+    monkeypatch.setattr(_trainer.keras.backend, "backend", lambda: "tensorflow")
+    for steps in (1, 7, 15, 16, 37, 625, 1000):
+        chosen = _trainer.batches_per_call(steps, batch_bytes=100)
+        assert steps % chosen == 0 and 1 <= chosen <= 32
+    assert _trainer.batches_per_call(625, batch_bytes=100) == 25
+    monkeypatch.setattr(_trainer.keras.backend, "backend", lambda: "jax")
+    chosen = [_trainer.batches_per_call(s, batch_bytes=100) for s in (1, 2, 5, 7, 8, 9, 15, 16, 37, 625)]
+    assert chosen == [1, 2, 8, 8, 8, 16, 16, 16, 32, 32]  # powers of two, the epoch's steps in one call up to 32
+    # a chunk stays under 8 MB
+    assert [_trainer.batches_per_call(625, batch_bytes=b) for b in (2**20, 3 * 2**20, 2**24)] == [8, 2, 1]
+
+
+def test_a_grid_over_alpha_and_learning_rate_compiles_once_and_fits_as_fresh_networks(monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    X, y = make_classification(120, 6, random_state=0)
+    grid = [(1e-4, 1e-3), (1e-1, 1e-2), (1e-2, 3e-3)]
+    compiles = []
+    compile_network = _trainer._compile
+    monkeypatch.setattr(_trainer, "_compile", lambda *a, **k: compiles.append(1) or compile_network(*a, **k))
+
+    def fit(alpha, learning_rate):
+        clf = SNNClassifier(hidden_layer_sizes=(8, 8), alpha=alpha, learning_rate_init=learning_rate, max_iter=5)
+        return clf.set_params(random_state=0).fit(X, y).predict_proba(X)
+
+    _trainer._POOL.clear()
+    pooled = [fit(*point) for point in grid]
+    assert len(compiles) == 1
+    for point, reused in zip(grid, pooled):
+        _trainer._POOL.clear()
+        np.testing.assert_allclose(reused, fit(*point), rtol=1e-6, atol=1e-7)
+    assert len(compiles) == 1 + len(grid)
+    assert not np.allclose(pooled[0], pooled[1], atol=1e-3)  # the values did reach the compiled step
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="TensorFlow's steps per call divide the epoch")
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_training_sets_of_other_sizes_share_one_compiled_network(monkeypatch):
+    from sksnn import SNNRegressor
+
+    compiled = []
+    compile_once = _trainer._compile
+    monkeypatch.setattr(_trainer, "_compile", lambda *a, **k: compiled.append(1) or compile_once(*a, **k))
+    _trainer._POOL.clear()
+    rng = np.random.RandomState(0)
+    model = SNNRegressor(hidden_layer_sizes=(4,), batch_size=4, max_iter=2, random_state=0)
+    for n_samples in (18, 20, 27, 30):  # 5 to 8 batches an epoch: one chunk of 8
+        model.fit(rng.standard_normal((n_samples, 3)), rng.standard_normal(n_samples))
+        assert model.n_iter_ == 2
+    assert len(compiled) == 1
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_training_by_chunks_of_batches_equals_one_batch_a_call(monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    # 130 rows in batches of 4: 33 steps an epoch, the last of 2 rows. On JAX
+    # that is a chunk of 32 batches and one of a single batch and 31 empty
+    # slots, which must not train; on TensorFlow 3 calls of 11 steps.
+    X, y = make_classification(130, 5, n_informative=3, n_classes=3, random_state=0)
+
+    def fit():
+        _trainer._POOL.clear()
+        return SNNClassifier(hidden_layer_sizes=(8, 8), batch_size=4, max_iter=2, random_state=0).fit(X, y)
+
+    by_chunks = fit()
+    monkeypatch.setattr(_trainer, "batches_per_call", lambda steps_per_epoch, batch_bytes: 1)
+    one_a_call = fit()
+    iterations = [model._optimizer_state[0] for model in (by_chunks, one_a_call)]
+    assert iterations == [66, 66]  # the optimizer's step count: 2 epochs of 33 steps
+    for chunked, single in zip(by_chunks.coefs_ + by_chunks.intercepts_, one_a_call.coefs_ + one_a_call.intercepts_):
+        np.testing.assert_allclose(chunked, single, rtol=1e-5, atol=1e-6)
+    assert by_chunks.loss_curve_ == pytest.approx(one_a_call.loss_curve_, rel=1e-6)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="Keras' JAX trainer's attribute")
+def test_keras_jax_trainer_still_assigns_the_state_attribute_whose_tracking_is_skipped(monkeypatch):
+    # TrainingNetwork.__setattr__ skips Layer's tracking walk for `_jax_state`
+    # (~40% of a small network's epoch). Keras may rename it: the skip would
+    # then silently stop working. This pins the name Keras assigns in fit.
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    assigned = []
+    original = _trainer.TrainingNetwork.__setattr__
+
+    def record(self, name, value):
+        assigned.append(name)
+        return original(self, name, value)
+
+    monkeypatch.setattr(_trainer.TrainingNetwork, "__setattr__", record)
+    _trainer._POOL.clear()
+    X, y = make_classification(60, 4, random_state=0)
+    SNNClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
+    assert "_jax_state" in assigned
