@@ -9,6 +9,12 @@ no scaler is needed in front of it. Feature names flow through the pipeline
 (``get_feature_names_out``). Data: scikit-learn's bundled wine set as a
 DataFrame, with a categorical "alcohol level" column made from one of its
 columns. Runs in a few seconds.
+
+What you should see: the DataFrame's column types (12 numbers, 1 category),
+a 5-fold accuracy near 0.94, and the names of the 15 features the network
+receives (3 one-hot columns for the category, then the 12 numbers). Why: the
+SNN takes the transformer's output as any scikit-learn estimator does, and
+standardizes it itself.
 """
 
 import warnings

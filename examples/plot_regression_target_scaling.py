@@ -9,6 +9,13 @@ a target in the hundreds (the diabetes progression score) needs a
 ``TransformedTargetRegressor`` and a scaler around it to compete. Data:
 scikit-learn's bundled diabetes set (442 patients, 10 features). Runs in
 about half a minute on 2 cores.
+
+What you should see: SNNRegressor as it is (R^2 ~0.42) ahead of MLPRegressor
+as it is (~0.34) and within the folds' spread of the MLP with scaled X and y
+(~0.44 +- 0.10); then the target scaler's statistics (mean 152, scale 77) and
+predictions in the target's units. Why: a network trains best on a target of
+mean 0 and variance 1; SNNRegressor does that scaling itself and undoes it
+when it predicts.
 """
 
 import warnings

@@ -6,9 +6,17 @@ Two 20 x 100 networks from the same class, fitted on scikit-learn's digits: the
 SNN (SELU, LeCun-normal weights, standardized inputs) and the "regular" network
 of the source article (ELU, He-normal weights, raw inputs). For every hidden
 layer, :func:`sksnn.diagnostics.plot_layer_statistics` draws the mean and the
-standard deviation of its activations on the test set: the SNN's stay close
-to 0 and 1 at every depth, while the regular network's drift away as depth
-grows (after 10 epochs here: SNN last layer std ~2, regular ~5).
+standard deviation of its activations on the test set.
+
+What you should see: the regular network's statistics drift further from 0
+and 1 as depth grows than the SNN's (at the last hidden layer after 10 epochs:
+mean +1.55 and std 3.86 against the SNN's +0.42 and 2.12). Neither stays at
+exactly 0 and 1. Why: SELU, LeCun-normal weights and standardized inputs make
+mean 0 / std 1 a stable fixed point *at initialization*; training then moves
+the weights away from the initialization, and the network with it.
+Self-normalization is a property of the initialization and the early epochs,
+not a guarantee about a trained network. Accuracy is not the point here: on
+this small data set the regular network scores higher (0.949 vs 0.922).
 
 Runs in well under a minute on a laptop CPU.
 """
