@@ -1,8 +1,17 @@
 """Starting the Keras backend and asking it what it runs on.
 
-What sksnn sets before the backend starts (its CPU thread count), the
-precision a fit computes in, and the devices the backend sees. Nothing here
-imports Keras or a backend at module level: ``import sksnn`` stays cheap.
+What sksnn sets before the backend starts (its CPU thread count, a quiet
+start), the precision a fit computes in, and the devices the backend sees.
+Nothing here imports Keras or a backend at module level: ``import sksnn``
+stays cheap. The modules that import Keras call :func:`start_backend` first.
+
+Quiet: TensorFlow's C++ side writes ~15-30 lines to stderr on a CPU machine
+(oneDNN, CUDA probing with an E-level ``cuInit`` line, CPU features, a
+``Not handling type DT_DOUBLE`` per float64 op traced), none of them about the
+user's model. Unless the user configured TensorFlow's logging
+(``TF_CPP_MIN_LOG_LEVEL`` set), sksnn sets its level to 2 (errors only) and
+starts TensorFlow, including its device probing, with file descriptor 2 sent
+to ``/dev/null``: what it prints there comes before that setting is read.
 
 Threads: TensorFlow and JAX (XLA) each start a thread pool as large as the machine.
 Under ``GridSearchCV(n_jobs=k)`` every joblib worker would then run that many
@@ -27,6 +36,43 @@ def thread_limit():
         if value == "0" and name == "SKSNN_NUM_THREADS":
             return None
     return None
+
+
+_started = False
+
+
+def start_backend():
+    """Prepare the backend before Keras imports it: its threads, and a quiet start (once a process)."""
+    global _started
+    if _started:
+        return
+    _started = True
+    quiet = _keras_backend() == "tensorflow" and "tensorflow" not in sys.modules
+    quiet = quiet and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    if not quiet:
+        limit_backend_threads()
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    with _stderr_to_devnull():
+        import tensorflow as tf
+
+        limit_backend_threads()
+        tf.config.list_physical_devices()  # probes CUDA, which logs an error without a driver
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Send file descriptor 2 (C and C++ code's stderr) to ``/dev/null`` for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def limit_backend_threads():

@@ -7,9 +7,9 @@ module imports Keras, so the estimators import it only when they train or
 build ``model_`` (``import sksnn`` stays cheap).
 """
 
-from ._backend import limit_backend_threads
+from ._backend import start_backend
 
-limit_backend_threads()  # before Keras starts the backend
+start_backend()  # before Keras starts the backend
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -14,8 +14,12 @@ bit-identical to it in training on JAX, one rounding apart elsewhere
 (tests/test_optimizers.py).
 """
 
-import keras
-from keras import ops
+from ._backend import start_backend
+
+start_backend()  # before Keras starts the backend
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
 
 
 class _ScalarsOncePerStep:

@@ -8,9 +8,9 @@ next fit of the same shape. The graph itself is ``_network``; feeding batches
 and running epochs is ``_training``.
 """
 
-from ._backend import limit_backend_threads
+from ._backend import start_backend
 
-limit_backend_threads()  # before Keras starts the backend
+start_backend()  # before Keras starts the backend
 
 import collections  # noqa: E402
 import contextlib  # noqa: E402

@@ -7,9 +7,9 @@ epoch's loss into a call of the estimator's ``on_epoch_end``, whose answer
 stops the loop. Ctrl-C ends the loop too, keeping the weights reached.
 """
 
-from ._backend import limit_backend_threads
+from ._backend import start_backend
 
-limit_backend_threads()  # before Keras starts the backend
+start_backend()  # before Keras starts the backend
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
