@@ -279,6 +279,8 @@ def trainer_for(
     network is taken from the pool when one of the same shape is idle, and
     returns to it when the block ends.
     """
+    # Keras' optimizers refuse an int learning rate; scikit-learn accepts any Real.
+    learning_rate, alpha = float(learning_rate), float(alpha)
     steps = batches_per_call(
         batches_in_epoch(n_samples, batch_size), batch_size * n_features * np.dtype(dtype).itemsize
     )

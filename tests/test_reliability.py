@@ -218,3 +218,20 @@ def test_concurrent_predicts_equal_serial_predicts(n_rows):
         concurrent = list(pool.map(predict, batches[:4])) + list(pool.map(clf.predict_proba, batches[4:]))
     for expected, got in zip(serial, concurrent):
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("estimator", [SNNClassifier, SNNRegressor])
+def test_float_parameters_given_as_ints_fit_as_the_floats_do_on_a_new_network_shape(estimator):
+    # Keras' optimizers refused learning_rate_init=1 on a network shape not yet
+    # trained in the process (a pooled network took it): a grid's outcome
+    # depended on the order of its fits.
+    from sksnn import _trainer
+
+    as_ints = {"learning_rate_init": 1, "alpha": 1, "tol": 0}
+    fitted = []
+    for params in (as_ints, {k: float(v) for k, v in as_ints.items()}):
+        _trainer._POOL.clear()  # a new shape: the network is built and compiled with these values
+        est = estimator(hidden_layer_sizes=(5, 3), max_iter=2, random_state=0, optimizer="sgd", **params)
+        fitted.append(est.fit(X, Y_CLASS))
+    for a, b in zip(fitted[0].coefs_, fitted[1].coefs_):
+        np.testing.assert_array_equal(a, b)
