@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from numbers import Integral, Real
 
 import numpy as np
@@ -162,16 +163,17 @@ def load(path):
     >>> bool((load(path).predict_proba(X) == clf.predict_proba(X)).all())
     True
     """
+    content = _read_bytes(path)  # a path that cannot be read raises OSError, as open() does
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
             if sorted(archive.namelist()) != sorted(_MEMBERS):
                 raise ValueError(f"expected exactly the members {_MEMBERS}, found {archive.namelist()}")
             description_bytes, arrays_bytes, digest = (archive.read(m) for m in _MEMBERS)
         description = json.loads(description_bytes)
-        if description.get("format") != FORMAT:
+        if not isinstance(description, dict) or description.get("format") != FORMAT:
             raise ValueError("no sksnn format marker")
-    except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, ValueError, KeyError) as error:
-        raise ValueError(f"{path!s} is not an sksnn model file ({error}).") from None
+    except _UNREADABLE as error:
+        raise ValueError(f"{path!s} is not an sksnn model file ({type(error).__name__}: {error}).") from None
     if digest.decode(errors="replace") != _digest(description_bytes, arrays_bytes):
         raise ValueError(f"{path!s} was modified or corrupted after it was saved (SHA-256 mismatch); refusing it.")
     if description.get("format_version") != FORMAT_VERSION:
@@ -187,6 +189,29 @@ def load(path):
     vars(estimator).update({k: _decode(v, arrays) for k, v in description["attributes"].items()})
     _check_network(estimator, path)
     return estimator
+
+
+# What parsing corrupted bytes can raise: zipfile's own errors, and those of
+# the decompressor (zlib.error), of reading past the end (EOFError), of a
+# mangled header (OSError, NotImplementedError for an unknown compression
+# method, RuntimeError for an "encrypted" flag) and of the JSON (ValueError).
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    ValueError,
+    KeyError,
+)
+
+
+def _read_bytes(path):
+    if hasattr(path, "read"):
+        return path.read()
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def _check_network(estimator, path):
