@@ -83,12 +83,15 @@ def _rows(rows, *arrays):
     return tuple(None if a is None else a[rows] for a in arrays)
 
 
+# MLP's message for the same problem
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large values and need to be preprocessed."
+)
+
+
 def _check_finite(weights):
     if not all(np.isfinite(w).all() for w in (*weights[0], *weights[1])):
-        raise ValueError(
-            "Solver produced non-finite parameter weights. The input data may"
-            " contain large values and need to be preprocessed."
-        )
+        raise ValueError(_NON_FINITE)
 
 
 class BaseSNN(BaseEstimator, ABC):
@@ -299,7 +302,7 @@ class BaseSNN(BaseEstimator, ABC):
             interrupted=interrupted,
             reached_max_iter=not progress.stopped_early and not interrupted and progress.n_iter == self.max_iter,
         )
-        self._check_training(progress)
+        self._check_training(progress, standardization)
         if progress.n_iter == 0:
             return None, outcome
         if self.early_stopping and progress.best_weights is not None:
@@ -448,12 +451,19 @@ class BaseSNN(BaseEstimator, ABC):
         if progress.stopped_early:
             print(progress.stop_message())
 
-    def _check_training(self, progress):
-        if progress.diverged:
-            raise ValueError(
-                f"Training diverged: the loss became {progress.loss} at epoch {progress.n_iter}. "
-                "Lower learning_rate_init, or keep standardize=True for inputs of large magnitude."
-            )
+    def _check_training(self, progress, standardization):
+        """A loss that became NaN or infinite stops training at once: MLP's error, and the likely cause."""
+        if not progress.diverged:
+            return
+        if standardization is not None and not all(np.isfinite(v).all() for v in standardization):
+            cause = "the built-in scaler's statistics overflow on values this large; rescale X first"
+        elif standardization is None:
+            cause = "standardize=True or a lower learning_rate_init may help"
+        else:
+            cause = "a lower learning_rate_init may help"
+        raise ValueError(
+            f"{_NON_FINITE} Training diverged: the loss became {progress.loss} at epoch {progress.n_iter}; {cause}."
+        )
 
     def _commit(self, fitted, first_pass):
         """The one place a fit changes the estimator: all its fitted attributes at once."""

@@ -235,3 +235,19 @@ def test_float_parameters_given_as_ints_fit_as_the_floats_do_on_a_new_network_sh
         fitted.append(est.fit(X, Y_CLASS))
     for a, b in zip(fitted[0].coefs_, fitted[1].coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the scaler's variance overflows: that is the point
+def test_inputs_too_large_to_standardize_get_mlps_message_and_the_cause():
+    # Before: "Lower learning_rate_init, or keep standardize=True", which was True.
+    X_huge = np.abs(X) / np.abs(X).max() * 1e308  # finite; their squares are not
+    with pytest.raises(ValueError) as error:
+        SNNClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X_huge, Y_CLASS)
+    message = str(error.value)
+    assert message.startswith("Solver produced non-finite parameter weights. The input data may contain large")
+    assert "scaler's statistics overflow" in message and "keep standardize" not in message
+
+
+def test_a_diverging_learning_rate_is_named_as_the_likely_cause():
+    with pytest.raises(ValueError, match="non-finite parameter weights.*lower learning_rate_init may help"):
+        SNNRegressor(hidden_layer_sizes=(8,), learning_rate_init=1e12, optimizer="sgd", max_iter=20).fit(X, X[:, 0])
