@@ -114,10 +114,10 @@ class BaseSNN(BaseEstimator, ABC):
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["boolean", Interval(Integral, 0, 2, closed="both")],
+        "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],  # as MLP: 0 is an error only with early stopping
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
     }
 
@@ -431,7 +431,7 @@ class BaseSNN(BaseEstimator, ABC):
                 shuffle=self.shuffle,
                 seed=train_seed,
                 on_epoch_end=on_epoch_end,
-                progress_bar=self.verbose is not True and self.verbose >= 2,
+                progress_bar=self.verbose is not True and self.verbose >= 2,  # True == 1
             )
             return progress, get_dense_weights(trainer.network), get_optimizer_state(trainer), interrupted
 

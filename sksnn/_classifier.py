@@ -73,10 +73,10 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         validation score, with ``early_stopping``) does not improve by at
         least ``tol`` for ``n_iter_no_change`` consecutive epochs.
 
-    verbose : bool or int, default=False
+    verbose : bool or int >= 0, default=False
         ``True`` or ``1``: print one line per epoch as MLP does
         (``Iteration 3, loss = ...``, plus the validation score with early
-        stopping). ``2``: also Keras' live progress bar through each epoch
+        stopping). ``2`` or more: also Keras' live progress bar through each epoch
         (terminal or notebook; it moves once per call into the backend,
         which trains up to 32 batches). Silent by default.
 
@@ -87,8 +87,9 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         Hold out ``validation_fraction`` of the training data (stratified),
         stop when its accuracy stops improving, and keep the best weights.
 
-    validation_fraction : float in (0, 1), default=0.1
-        Proportion of training data held out for early stopping.
+    validation_fraction : float in [0, 1), default=0.1
+        Proportion of training data held out for early stopping; used only
+        with ``early_stopping=True``, where too few rows is an error.
 
     n_iter_no_change : int, default=10
         Number of epochs without ``tol`` improvement before stopping.

@@ -68,10 +68,10 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     tol : float, default=1e-4
         Tolerance for the optimization (see :class:`SNNClassifier`).
 
-    verbose : bool or int, default=False
+    verbose : bool or int >= 0, default=False
         ``True`` or ``1``: print one line per epoch as MLP does
         (``Iteration 3, loss = ...``, plus the validation score with early
-        stopping). ``2``: also Keras' live progress bar through each epoch
+        stopping). ``2`` or more: also Keras' live progress bar through each epoch
         (terminal or notebook; it moves once per call into the backend,
         which trains up to 32 batches). Silent by default.
 
@@ -82,8 +82,9 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         Hold out ``validation_fraction`` of the training data, stop when its
         R^2 stops improving, and keep the best weights.
 
-    validation_fraction : float in (0, 1), default=0.1
-        Proportion of training data held out for early stopping.
+    validation_fraction : float in [0, 1), default=0.1
+        Proportion of training data held out for early stopping; used only
+        with ``early_stopping=True``, where too few rows is an error.
 
     n_iter_no_change : int, default=10
         Number of epochs without ``tol`` improvement before stopping.

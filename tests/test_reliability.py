@@ -87,7 +87,7 @@ BAD_PARAMETERS = [
     {"activation": "swish"},
     {"kernel_initializer": "zeros"},
     {"optimizer": "lbfgs"},
-    {"validation_fraction": 0.0},
+    {"validation_fraction": 0.0, "early_stopping": True},
     {"validation_fraction": 1.0},
     {"max_iter": 0},
     {"batch_size": 0},
@@ -251,3 +251,14 @@ def test_inputs_too_large_to_standardize_get_mlps_message_and_the_cause():
 def test_a_diverging_learning_rate_is_named_as_the_likely_cause():
     with pytest.raises(ValueError, match="non-finite parameter weights.*lower learning_rate_init may help"):
         SNNRegressor(hidden_layer_sizes=(8,), learning_rate_init=1e12, optimizer="sgd", max_iter=20).fit(X, X[:, 0])
+
+
+@pytest.mark.parametrize("params", [{"verbose": 3}, {"validation_fraction": 0.0}, {"verbose": np.int64(2)}])
+def test_values_mlp_accepts_are_accepted(params, capsys):
+    from sklearn.neural_network import MLPClassifier
+
+    MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, **params).fit(X, Y_CLASS)  # the reference accepts them
+    clf = SNNClassifier(**{**TINY, **params}).fit(X, Y_CLASS)
+    printed = capsys.readouterr().out
+    assert clf.n_iter_ == TINY["max_iter"]
+    assert ("Iteration 1, loss = " in printed) == bool(params.get("verbose"))
