@@ -1,0 +1,101 @@
+"""benchmarks/tabular.py: its quick mode runs and reports, and its converter reads the UCI archive's layout."""
+
+import importlib.util
+import io
+import pathlib
+import tarfile
+
+import numpy as np
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "tabular.py"
+
+
+@pytest.fixture(scope="module")
+def tabular():
+    spec = importlib.util.spec_from_file_location("tabular", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _archive(path, sets):
+    """A tar.gz in the layout of Fernandez-Delgado et al.'s data.tar.gz."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in sets.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"data/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def _table(X, y):
+    header = "\t".join(["id"] + [f"f{j}" for j in range(X.shape[1])] + ["clase"])
+    rows = [f"{i + 1}\t" + "\t".join(f"{v:.6f}" for v in x) + f"\t{c}" for i, (x, c) in enumerate(zip(X, y))]
+    return "\n".join([header, *rows]) + "\n"
+
+
+def test_the_converter_reads_both_layouts_of_the_uci_archive(tabular, tmp_path):
+    rng = np.random.RandomState(0)
+    X, y = rng.standard_normal((12, 3)), np.arange(12) % 3 + 1  # classes 1-based, as some files have them
+    halves = " ".join(map(str, range(0, 12, 2))) + "\n" + " ".join(map(str, range(1, 12, 2))) + "\n"
+    lines = []
+    for k in range(4):  # fold k tests rows k, k + 4, k + 8
+        lines += [np.setdiff1d(np.arange(12), np.arange(k, 12, 4)), np.arange(k, 12, 4)]
+    folds = "".join(" ".join(map(str, line)) + "\n" for line in lines)
+    _archive(
+        tmp_path / "data.tar.gz",
+        {
+            "whole/whole_R.dat": _table(X, y),
+            "whole/conxuntos.dat": halves,
+            "whole/conxuntos_kfold.dat": folds,
+            "given/given_train_R.dat": _table(X[:8], y[:8]),
+            "given/given_test_R.dat": _table(X[8:], y[8:]),
+            "given/conxuntos.dat": halves,
+            "given/conxuntos_kfold.dat": folds,
+        },
+    )
+    assert tabular.main(["--convert-archive", str(tmp_path / "data.tar.gz"), "--data-dir", str(tmp_path)]) == 0
+    whole, given = (np.load(tmp_path / "uci121" / f"{n}.npz") for n in ("whole", "given"))
+    np.testing.assert_allclose(whole["X"], X, atol=1e-6)
+    np.testing.assert_array_equal(whole["y"], y - 1)
+    assert int(whole["n_train_given"]) == -1 and int(given["n_train_given"]) == 8
+    np.testing.assert_array_equal(whole["fold2_test"], [2, 6, 10])
+    np.testing.assert_array_equal(whole["val_val"], [1, 3, 5, 7, 9, 11])
+    splits = tabular.classification_splits(dict(given))
+    assert len(splits) == 1 and list(splits[0][1]) == [8, 9, 10, 11]  # the given test rows
+    assert [len(test) for _, test in tabular.classification_splits(dict(whole))] == [3, 3, 3, 3]
+
+
+def test_the_summary_counts_wins_ties_losses_and_tests_them(tabular):
+    results = [
+        {
+            "dataset": str(i),
+            "rows": rows,
+            "features": 3,
+            "sksnn": {"accuracy": a, "fit_s": 1.0},
+            "mlp": {"accuracy": b, "fit_s": 2.0},
+        }
+        for i, (rows, a, b) in enumerate([(100, 0.9, 0.8), (100, 0.8, 0.803), (1000, 0.7, 0.9), (5000, 0.95, 0.9)])
+    ]
+    summary = tabular.compare(results, "classification")
+    assert (summary["wins"], summary["ties"], summary["losses"]) == (2, 1, 1)
+    assert summary["fit_s_sksnn"] == 4.0 and summary["fit_s_mlp"] == 8.0
+    assert summary["mean_rank_sksnn"] == pytest.approx((1 + 2 + 2 + 1) / 4)
+    assert 0 < summary["wilcoxon_p_sksnn_better"] <= 1
+    page, _ = tabular.report(results, "classification", "## test")
+    assert "| < 500 | 2 | 1 / 1 / 0 |" in page and "| > 2,000 | 1 | 1 / 0 / 0 |" in page
+
+
+@pytest.mark.slow
+def test_the_quick_mode_runs_both_tasks_and_writes_its_report(tabular, tmp_path):
+    out = tmp_path / "quick.md"
+    assert tabular.main(["--quick", "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "## Classification: 6 data sets" in page and "## Regression: 3 data sets" in page
+    raw = __import__("json").loads(out.with_suffix(".json").read_text())
+    for task, n in (("classification", 6), ("regression", 3)):
+        summary = raw[task]
+        assert summary["wins"] + summary["ties"] + summary["losses"] == summary["datasets"] == n
+        assert summary["fit_s_sksnn"] > 0 and summary["fit_s_mlp"] > 0
+        assert len(summary["results"]) == n
