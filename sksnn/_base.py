@@ -24,7 +24,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from ._activations import HIDDEN_ACTIVATIONS
 from ._blocks import STREAM_BLOCK_BYTES, rows_per_block
-from ._inference import forward, standardize
+from ._inference import forward, output_loss, standardize
 from ._persistence import save
 from ._stopping import TrainingProgress
 
@@ -371,6 +371,7 @@ class BaseSNN(BaseEstimator, ABC):
 
         X_train, y_train, sw_train = train
         Y_train = self._encode_targets(y_train, encoder).astype(X_train.dtype, copy=False)
+        Y_val = None if validation is None else self._encode_targets(validation[1], encoder)
         loss_name, out_activation = self._training_setup(encoder)
         init_seed, train_seed = seeds
         progress = TrainingProgress(
@@ -411,12 +412,14 @@ class BaseSNN(BaseEstimator, ABC):
                 set_optimizer_state(trainer, self._optimizer_state)
 
             def on_epoch_end(loss):
-                score = weights = None
+                score = weights = validation_loss = None
                 if validation is not None and np.isfinite(loss):
                     weights = get_dense_weights(trainer.network)
                     output = forward(validation[0], *weights, self.activation, out_activation)
+                    # the loss first: decoding for the score may rescale ``output`` in place
+                    validation_loss = output_loss(output, Y_val, validation[2], out_activation)
                     score = self._validation_score(output, validation[1], validation[2], encoder)
-                stop = progress.update(loss, X_train.shape[0], score, weights)
+                stop = progress.update(loss, X_train.shape[0], score, weights, validation_loss)
                 self._report_epoch(progress, score)
                 return stop
 

@@ -114,6 +114,10 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     validation_scores_ : list of float or None
         Validation accuracy of each epoch with ``early_stopping``, else None.
 
+    validation_loss_curve_ : list of float or None
+        With ``early_stopping``, the loss on the validation rows after each
+        epoch (the training loss's data term, without the L2 penalty), else
+        None. Not an MLP attribute (scikit-learn issue #18507 asks for it).
     best_validation_score_ : float or None
         Best validation accuracy with ``early_stopping``, else None.
 

@@ -31,18 +31,20 @@ class TrainingProgress:
         if early_stopping:
             self.best_loss = None
             self.validation_scores = list(previous.get("validation_scores_") or [])
+            self.validation_losses = list(previous.get("validation_loss_curve_") or [])
             best = previous.get("best_validation_score_")
             self.best_validation_score = -np.inf if best is None else best
         else:
             best = previous.get("best_loss_")
             self.best_loss = np.inf if best is None else best
             self.validation_scores = None
+            self.validation_losses = None
             self.best_validation_score = None
         self.best_weights = None
         self.stopped_early = False
         self.diverged = False
 
-    def update(self, loss, n_samples, validation_score=None, weights=None):
+    def update(self, loss, n_samples, validation_score=None, weights=None, validation_loss=None):
         """Record one epoch; return True when training should stop."""
         self.n_iter += 1
         self.t += n_samples
@@ -53,6 +55,7 @@ class TrainingProgress:
             return True
         if self.early_stopping:
             self.validation_scores.append(validation_score)
+            self.validation_losses.append(validation_loss)
             if validation_score < self.best_validation_score + self.tol:
                 self.no_improvement_count += 1
             else:
@@ -92,6 +95,7 @@ class TrainingProgress:
             "loss_curve_": self.loss_curve,
             "best_loss_": self.best_loss,
             "validation_scores_": self.validation_scores,
+            "validation_loss_curve_": self.validation_losses,
             "best_validation_score_": self.best_validation_score,
             "_no_improvement_count": self.no_improvement_count,
         }

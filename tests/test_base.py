@@ -102,3 +102,27 @@ def test_refitting_on_unnamed_columns_forgets_the_feature_names():
     assert list(est.feature_names_in_) == list("abcd")
     est.fit(X, y)
     assert not hasattr(est, "feature_names_in_") and est.n_features_in_ == 4
+
+
+@pytest.mark.parametrize("Estimator", [SNNClassifier, SNNRegressor])
+def test_validation_loss_curve_is_the_loss_on_the_held_out_rows_at_each_epoch(Estimator):
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils import check_random_state
+
+    classifier = Estimator is SNNClassifier
+    X, y = make_classification(200, 5, n_informative=3, n_classes=3, random_state=0)
+    params = {"hidden_layer_sizes": (8,), "max_iter": 6, "n_iter_no_change": 100, "random_state": 0}
+    est = Estimator(**params, early_stopping=True).fit(X, y)
+    assert len(est.validation_loss_curve_) == len(est.validation_scores_) == est.n_iter_ == 6
+    # The rows the fit held out, drawn as it draws them (two seeds, then the split).
+    rng = check_random_state(0)
+    rng.randint(np.iinfo(np.int32).max, size=2)
+    _, val = train_test_split(np.arange(200), random_state=rng, test_size=0.1, stratify=y if classifier else None)
+    best = int(np.argmax(est.validation_scores_))  # the epoch whose weights were kept
+    if classifier:
+        expected = log_loss(y[val], est.predict_proba(X[val]), labels=est.classes_)
+    else:  # half the squared error on the standardized target, as the training loss
+        expected = 0.5 * np.mean(((est.predict(X[val]) - y[val]) / est.target_scaler_.scale_[0]) ** 2)
+    assert est.validation_loss_curve_[best] == pytest.approx(expected, rel=1e-6)
+    assert Estimator(**params).fit(X, y).validation_loss_curve_ is None
