@@ -416,7 +416,6 @@ class BaseSNN(BaseEstimator, ABC):
                 if validation is not None and np.isfinite(loss):
                     weights = get_dense_weights(trainer.network)
                     output = forward(validation[0], *weights, self.activation, out_activation)
-                    # the loss first: decoding for the score may rescale ``output`` in place
                     validation_loss = output_loss(output, Y_val, validation[2], out_activation)
                     score = self._validation_score(output, validation[1], validation[2], encoder)
                 stop = progress.update(loss, X_train.shape[0], score, weights, validation_loss)

@@ -1,5 +1,6 @@
 """SNNRegressor: target scaling, predictions in the original units."""
 
+import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
@@ -235,8 +236,10 @@ class SNNRegressor(RegressorMixin, BaseSNN):
 
     def _decode(self, output, encoder):
         if encoder is not None:
-            output *= encoder.scale_
-            output += encoder.mean_
+            # ``output *= scale`` arithmetic (float32 stays float32), into a new
+            # array: the caller's ``output`` (the validation loss's input) is kept.
+            output = np.multiply(output, encoder.scale_, out=np.empty_like(output), casting="same_kind")
+            np.add(output, encoder.mean_, out=output, casting="same_kind")
         if output.shape[1] == 1:
             output = output.ravel()
         return output
