@@ -63,6 +63,10 @@ def _identity(x):
     return x
 
 
+def _exp(x):  # the output of MLPRegressor(loss="poisson"): a log link
+    return np.exp(x, out=x)
+
+
 def _softmax(x):
     x -= x.max(axis=1, keepdims=True)
     np.exp(x, out=x)
@@ -79,4 +83,5 @@ NUMPY_ACTIVATIONS = {
     "logistic": _logistic,
     "identity": _identity,
     "softmax": _softmax,
+    "exp": _exp,
 }

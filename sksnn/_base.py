@@ -14,10 +14,12 @@ from collections import namedtuple
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
+from sklearn.neural_network import MLPRegressor
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
@@ -42,7 +44,19 @@ KERNEL_INITIALIZERS = frozenset(
         "orthogonal",
     }
 )
-OPTIMIZER_NAMES = frozenset({"nadam", "adam", "adamw", "sgd", "rmsprop"})
+SOLVERS = frozenset({"nadam", "adam", "adamw", "sgd", "rmsprop", "lbfgs"})
+# Fitted attributes of the minibatch solvers only: an 'lbfgs' fit does not keep a previous fit's.
+_STOCHASTIC_ATTRIBUTES = (
+    "loss_curve_",
+    "best_loss_",
+    "validation_scores_",
+    "validation_loss_curve_",
+    "best_validation_score_",
+    "_no_improvement_count",
+    "_optimizer_state",
+)
+# MLP's constraints for the parameters that keep MLP's meaning: the same ranges, the same errors.
+_MLP_CONSTRAINTS = MLPRegressor._parameter_constraints
 
 _MAX_SEED = np.iinfo(np.int32).max
 
@@ -61,6 +75,12 @@ def _fit_scaler(X, sample_weight):
     size of a float32 X); fitting blocks of ~8 MB through ``partial_fit``
     bounds them. One block is exactly ``fit``.
     """
+    if sp.issparse(X):
+        # Centering would densify X: the sparse fit (mean_variance_axis) keeps
+        # mean_ and scale_, and sksnn centers each batch once it is dense.
+        scaler = StandardScaler(with_mean=False).fit(X, sample_weight=sample_weight)
+        scaler.scale_[scaler.scale_ < np.finfo(X.dtype).tiny] = 1.0
+        return scaler
     block_rows = rows_per_block(STREAM_BLOCK_BYTES, 8 * X.shape[1])  # the float64 temporaries' rows
     scaler = StandardScaler()
     for start in range(0, X.shape[0], block_rows):
@@ -89,6 +109,12 @@ _NON_FINITE = (
 )
 
 
+def _current_learning_rate(trainer):
+    from keras import ops
+
+    return float(ops.convert_to_numpy(trainer.optimizer.learning_rate))
+
+
 def _check_finite(weights):
     if not all(np.isfinite(w).all() for w in (*weights[0], *weights[1])):
         raise ValueError(_NON_FINITE)
@@ -106,19 +132,27 @@ class BaseSNN(BaseEstimator, ABC):
         "kernel_initializer": [StrOptions(KERNEL_INITIALIZERS)],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "standardize": ["boolean"],
-        "optimizer": [StrOptions(OPTIMIZER_NAMES)],
+        "solver": [StrOptions(SOLVERS)],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": _MLP_CONSTRAINTS["learning_rate"],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": _MLP_CONSTRAINTS["power_t"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "tol": [Interval(Real, 0, None, closed="left")],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "momentum": _MLP_CONSTRAINTS["momentum"],
+        "nesterovs_momentum": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],  # as MLP: 0 is an error only with early stopping
+        "beta_1": _MLP_CONSTRAINTS["beta_1"],
+        "beta_2": _MLP_CONSTRAINTS["beta_2"],
+        "epsilon": _MLP_CONSTRAINTS["epsilon"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": _MLP_CONSTRAINTS["max_fun"],
     }
 
     @abstractmethod
@@ -130,38 +164,54 @@ class BaseSNN(BaseEstimator, ABC):
         kernel_initializer,
         dropout,
         standardize,
-        optimizer,
+        solver,
         alpha,
         batch_size,
+        learning_rate,
         learning_rate_init,
+        power_t,
         max_iter,
         shuffle,
         random_state,
         tol,
         verbose,
         warm_start,
+        momentum,
+        nesterovs_momentum,
         early_stopping,
         validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
         n_iter_no_change,
+        max_fun,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.kernel_initializer = kernel_initializer
         self.dropout = dropout
         self.standardize = standardize
-        self.optimizer = optimizer
+        self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
         self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
 
     # ------------------------------------------------------------------ hooks
     # The subclasses say how targets are encoded and scored; none of these
@@ -220,6 +270,15 @@ class BaseSNN(BaseEstimator, ABC):
         if self.batch_size > n_samples:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
         return int(np.clip(self.batch_size, 1, n_samples))
+
+    def _solver_params(self):
+        """The constructor parameters of the Keras optimizer that ``solver`` names (MLP's meanings)."""
+        if self.solver == "sgd":
+            return {"momentum": float(self.momentum), "nesterov": bool(self.nesterovs_momentum)}
+        params = {"epsilon": float(self.epsilon)}
+        if self.solver != "rmsprop":
+            params.update(beta_1=float(self.beta_1), beta_2=float(self.beta_2))
+        return params
 
     def _check_validation_size(self, n_samples, n_classes):
         """Fail clearly, before splitting, when early stopping cannot hold out enough rows."""
@@ -285,25 +344,36 @@ class BaseSNN(BaseEstimator, ABC):
         if first_pass:
             fitted["scaler_"] = _fit_scaler(train[0], train[2]) if self.standardize else None
         standardization = _standardization(fitted["scaler_"] if first_pass else self.scaler_, X.dtype)
-        if validation is not None and standardization is not None:
+        if validation is not None and standardization is not None and not sp.issparse(X):
+            # standardized once here; sparse rows are standardized by ``forward`` (it folds it into the first layer)
             validation = (standardize(validation[0], *standardization), *validation[1:])
 
-        progress, weights, optimizer_state, interrupted = self._fit_stochastic(
-            train,
-            validation,
-            encoder,
-            standardization,
-            hidden_sizes=hidden_sizes,
-            first_pass=first_pass,
-            incremental=incremental,
-            seeds=(init_seed, train_seed),
-        )
+        if self.solver == "lbfgs":
+            progress, weights = self._fit_lbfgs(
+                train, encoder, standardization, hidden_sizes=hidden_sizes, first_pass=first_pass, seed=init_seed
+            )
+            optimizer_state, interrupted = None, False
+        else:
+            progress, weights, optimizer_state, interrupted = self._fit_stochastic(
+                train,
+                validation,
+                encoder,
+                standardization,
+                hidden_sizes=hidden_sizes,
+                first_pass=first_pass,
+                incremental=incremental,
+                seeds=(init_seed, train_seed),
+            )
         outcome = _Outcome(
             interrupted=interrupted,
-            reached_max_iter=not progress.stopped_early and not interrupted and progress.n_iter == self.max_iter,
+            # (L-BFGS warns with MLP's own message when it stops at max_iter)
+            reached_max_iter=self.solver != "lbfgs"
+            and not progress.stopped_early
+            and not interrupted
+            and progress.n_iter == self.max_iter,
         )
         self._check_training(progress, standardization)
-        if progress.n_iter == 0:
+        if progress.n_iter == 0 and self.solver != "lbfgs":  # L-BFGS may start at a minimum: 0 iterations
             return None, outcome
         if self.early_stopping and progress.best_weights is not None:
             weights = progress.best_weights
@@ -316,8 +386,9 @@ class BaseSNN(BaseEstimator, ABC):
             n_outputs_=weights[0][-1].shape[1],
             n_layers_=len(hidden_sizes) + 2,
             out_activation_=self._training_setup(encoder)[1],
-            _optimizer_state=optimizer_state,
         )
+        if optimizer_state is not None:  # the minibatch solvers' (partial_fit continues it)
+            fitted["_optimizer_state"] = optimizer_state
         return fitted, outcome
 
     def _validate_fit_data(self, X, y, sample_weight, first_pass):
@@ -330,6 +401,7 @@ class BaseSNN(BaseEstimator, ABC):
             y_numeric=is_regressor(self),
             dtype=(np.float64, np.float32),
             reset=first_pass,
+            accept_sparse="csr",  # rows are drawn batch by batch: CSR (CSC and others are converted)
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -348,10 +420,15 @@ class BaseSNN(BaseEstimator, ABC):
 
     def _split_validation(self, y, rng):
         """``(train rows, validation rows)`` for early stopping (stratified for classes), else ``(None, None)``."""
-        if not self.early_stopping:
+        if not self.early_stopping or self.solver == "lbfgs":  # as MLP: L-BFGS trains on every row
             return None, None
-        stratify = y if is_classifier(self) and y.ndim == 1 else None
-        self._check_validation_size(len(y), 1 if stratify is None else len(np.unique(stratify)))
+        single_label = is_classifier(self) and y.ndim == 1
+        counts = np.unique(y, return_counts=True)[1] if single_label else None
+        if counts is None or counts.min() >= 2:
+            # (a class of one member: train_test_split's own error, as MLP raises it)
+            self._check_validation_size(len(y), 1 if counts is None else len(counts))
+        # As MLP, stratified on the binarized labels (the same strata as the labels; MLP's error messages)
+        stratify = LabelBinarizer().fit_transform(y).astype(bool) if single_label else None
         return train_test_split(
             np.arange(len(y)), random_state=rng, test_size=self.validation_fraction, stratify=stratify
         )
@@ -374,6 +451,8 @@ class BaseSNN(BaseEstimator, ABC):
         Y_val = None if validation is None else self._encode_targets(validation[1], encoder)
         loss_name, out_activation = self._training_setup(encoder)
         init_seed, train_seed = seeds
+        # As MLP: the learning-rate schedules are SGD's; the other solvers keep theirs constant.
+        schedule = self.learning_rate if self.solver == "sgd" else "constant"
         progress = TrainingProgress(
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
@@ -381,6 +460,9 @@ class BaseSNN(BaseEstimator, ABC):
             previous=None if first_pass else vars(self),
         )
         batch_size = self._batch_size(X_train.shape[0])
+        # sparse validation rows are standardized by ``forward`` (dense ones were, once, by ``_fit_steps``)
+        sparse_validation = validation is not None and sp.issparse(validation[0])
+        sparse_standardization = (standardization or ()) if sparse_validation else ()
         architecture = {
             "hidden_layer_sizes": hidden_sizes,
             "activation": self.activation,
@@ -395,7 +477,8 @@ class BaseSNN(BaseEstimator, ABC):
                 n_features=X_train.shape[1],
                 n_outputs=Y_train.shape[1],
                 loss=loss_name,
-                optimizer=self.optimizer,
+                solver=self.solver,
+                solver_params=self._solver_params(),
                 learning_rate=self.learning_rate_init,
                 alpha=self.alpha,
                 dtype=dtype,
@@ -409,16 +492,30 @@ class BaseSNN(BaseEstimator, ABC):
             if not first_pass and incremental:
                 # As MLP: partial_fit continues the optimizer (moments, step
                 # count); every fit, warm-started or not, starts a fresh one.
-                set_optimizer_state(trainer, self._optimizer_state)
+                set_optimizer_state(trainer, getattr(self, "_optimizer_state", ()))  # none after lbfgs
+
+            def lower_learning_rate():  # MLP's SGDOptimizer.trigger_stopping
+                rate = _current_learning_rate(trainer)
+                if rate <= 1e-6:
+                    return False, " Learning rate too small. Stopping."
+                trainer.optimizer.learning_rate = rate / 5.0
+                return True, f" Setting learning rate to {rate / 5.0:f}"
+
+            if schedule == "adaptive":
+                progress.on_plateau = lower_learning_rate
 
             def on_epoch_end(loss):
                 score = weights = validation_loss = None
-                if validation is not None and np.isfinite(loss):
+                if validation is not None and not np.isfinite(loss):
+                    score = validation_loss = np.nan  # as MLP records it; the best epoch's weights are kept
+                elif validation is not None:
                     weights = get_dense_weights(trainer.network)
-                    output = forward(validation[0], *weights, self.activation, out_activation)
+                    output = forward(validation[0], *weights, self.activation, out_activation, *sparse_standardization)
                     validation_loss = output_loss(output, Y_val, validation[2], out_activation)
                     score = self._validation_score(output, validation[1], validation[2], encoder)
                 stop = progress.update(loss, X_train.shape[0], score, weights, validation_loss)
+                if schedule == "invscaling":  # MLP's SGDOptimizer.iteration_ends, after every epoch
+                    trainer.optimizer.learning_rate = float(self.learning_rate_init) / (progress.t + 1) ** self.power_t
                 self._report_epoch(progress, score)
                 return stop
 
@@ -437,6 +534,52 @@ class BaseSNN(BaseEstimator, ABC):
             )
             return progress, get_dense_weights(trainer.network), get_optimizer_state(trainer), interrupted
 
+    def _fit_lbfgs(self, train, encoder, standardization, *, hidden_sizes, first_pass, seed):
+        """MLP's full-batch L-BFGS from fresh weights (the minibatch solvers' initialization) or the fitted ones."""
+        from ._backend import precision
+        from ._lbfgs import fit_lbfgs
+        from ._network import initial_values
+
+        X, y, sample_weight = train
+        Y = self._encode_targets(y, encoder)
+        if standardization is not None and not sp.issparse(X):
+            X, standardization = standardize(X, *standardization), None  # sparse: standardized on the backend
+        if first_pass:
+            weights = initial_values(
+                X.shape[1],
+                Y.shape[1],
+                hidden_sizes,
+                kernel_initializer=self.kernel_initializer,
+                dropout=0.0,
+                dtype=X.dtype.name,
+                seed=seed,
+            )
+        else:
+            weights = [w for pair in zip(self.coefs_, self.intercepts_) for w in pair]
+        with precision(X.dtype.name):
+            return fit_lbfgs(
+                weights,
+                X,
+                Y,
+                sample_weight,
+                activation=self.activation,
+                loss=self._training_setup(encoder)[0],
+                alpha=self.alpha,
+                max_iter=self.max_iter,
+                max_fun=self.max_fun,
+                tol=self.tol,
+                previous_t=0 if first_pass else self.t_,
+                standardization=standardization,
+            )
+
+    def _check_solver(self):
+        """MLP's condition for ``partial_fit``: a minibatch solver."""
+        if self.solver == "lbfgs":
+            raise AttributeError(
+                f"partial_fit is only available for stochastic optimizers. {self.solver} is not stochastic."
+            )
+        return True
+
     def _validation_score(self, output, y, sample_weight, encoder):
         """The score (accuracy, R^2) of the network's ``output`` on the validation rows."""
         if not np.isfinite(output).all():
@@ -450,12 +593,16 @@ class BaseSNN(BaseEstimator, ABC):
         print(f"Iteration {progress.n_iter}, loss = {progress.loss:.8f}")
         if score is not None:
             print(f"Validation score: {score:f}")
-        if progress.stopped_early:
-            print(progress.stop_message())
+        if progress.message is not None:
+            print(progress.message)
 
     def _check_training(self, progress, standardization):
-        """A loss that became NaN or infinite stops training at once: MLP's error, and the likely cause."""
-        if not progress.diverged:
+        """A loss that became NaN or infinite stops training at once: MLP's error, and the likely cause.
+
+        With early stopping and a best epoch before it, as in MLP, there is no
+        error: that epoch's weights are the model (validation_scores_ ends in NaN).
+        """
+        if not progress.diverged or (self.early_stopping and progress.best_weights is not None):
             return
         if standardization is not None and not all(np.isfinite(v).all() for v in standardization):
             cause = "the built-in scaler's statistics overflow on values this large; rescale X first"
@@ -471,13 +618,21 @@ class BaseSNN(BaseEstimator, ABC):
         """The one place a fit changes the estimator: all its fitted attributes at once."""
         if first_pass and "feature_names_in_" not in fitted:
             vars(self).pop("feature_names_in_", None)  # as validate_data: unnamed columns forget the names
+        if first_pass and self.solver == "lbfgs":
+            for name in _STOCHASTIC_ATTRIBUTES:
+                vars(self).pop(name, None)
         vars(self).update(fitted)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # CSR and CSC, as MLP
+        return tags
 
     # ------------------------------------------------------------- inference
     def _forward(self, X):
         """Network output (after the output activation) for raw input X."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype)
+        X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype, accept_sparse="csr")
         standardization = _standardization(self.scaler_, X.dtype) or (None, None)
         return forward(X, self.coefs_, self.intercepts_, self.activation, self.out_activation_, *standardization)
 

@@ -6,6 +6,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 
 from ._base import BaseSNN
@@ -45,8 +46,15 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         fitted on the training data (``scaler_``). Self-normalization assumes
         standardized inputs.
 
-    optimizer : {'nadam', 'adam', 'adamw', 'sgd', 'rmsprop'}, default='nadam'
-        Keras optimizer; Nadam is the source article's choice.
+    solver : {'nadam', 'adam', 'sgd', 'lbfgs', 'adamw', 'rmsprop'}, default='nadam'
+        The weight optimizer: Keras' Nadam (the source article's choice), Adam,
+        SGD, AdamW or RMSprop over minibatches, or full-batch L-BFGS-B
+        (scipy's, as MLP runs it; scikit-learn recommends it for small data
+        sets; ``max_iter`` counts its iterations, AlphaDropout is not
+        applied, ``early_stopping`` and ``partial_fit`` are not available).
+        'adam', 'sgd' and 'lbfgs' are MLP's solvers, with MLP's parameters
+        (``beta_1``, ``beta_2``, ``epsilon``; ``momentum``,
+        ``nesterovs_momentum``, ``learning_rate``; ``max_fun``).
 
     alpha : float, default=1e-4
         Strength of the L2 penalty, with MLPClassifier's scaling
@@ -55,8 +63,19 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     batch_size : int or 'auto', default='auto'
         Size of minibatches; 'auto' means ``min(200, n_samples)`` as in MLP.
 
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule of ``solver='sgd'``, applied as MLP applies it:
+        'invscaling' sets the rate to ``learning_rate_init / (t + 1) ** power_t``
+        after each epoch (``t``: samples seen so far); 'adaptive' divides it
+        by 5 each time ``n_iter_no_change`` epochs in a row miss the ``tol``
+        improvement, and stops once it is at most 1e-6. The other solvers
+        keep ``learning_rate_init``.
+
     learning_rate_init : float, default=1e-3
-        Learning rate of the optimizer.
+        The initial learning rate of the solver.
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule (``solver='sgd'``).
 
     max_iter : int, default=200
         Maximum number of epochs.
@@ -83,6 +102,12 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     warm_start : bool, default=False
         Continue from the weights of the previous fit.
 
+    momentum : float in [0, 1], default=0.9
+        Momentum of ``solver='sgd'``.
+
+    nesterovs_momentum : bool, default=True
+        Whether ``solver='sgd'`` uses Nesterov's momentum.
+
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data (stratified),
         stop when its accuracy stops improving, and keep the best weights.
@@ -91,8 +116,21 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         Proportion of training data held out for early stopping; used only
         with ``early_stopping=True``, where too few rows is an error.
 
+    beta_1 : float in [0, 1), default=0.9
+        Decay rate of the first-moment estimates of 'nadam', 'adam' and 'adamw'.
+
+    beta_2 : float in [0, 1), default=0.999
+        Decay rate of their second-moment estimates.
+
+    epsilon : float, default=1e-8
+        Numerical-stability term of 'nadam', 'adam', 'adamw' and 'rmsprop'
+        (MLP's value; Keras' own default is 1e-7).
+
     n_iter_no_change : int, default=10
         Number of epochs without ``tol`` improvement before stopping.
+
+    max_fun : int, default=15000
+        Most evaluations of the loss by ``solver='lbfgs'``.
 
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
@@ -195,19 +233,27 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         kernel_initializer="lecun_normal",
         dropout=0.0,
         standardize=True,
-        optimizer="nadam",
+        solver="nadam",
         alpha=1e-4,
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=1e-3,
+        power_t=0.5,
         max_iter=200,
         shuffle=True,
         random_state=None,
         tol=1e-4,
         verbose=False,
         warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
         early_stopping=False,
         validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
         class_weight=None,
     ):
         super().__init__(
@@ -216,19 +262,27 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
             kernel_initializer=kernel_initializer,
             dropout=dropout,
             standardize=standardize,
-            optimizer=optimizer,
+            solver=solver,
             alpha=alpha,
             batch_size=batch_size,
+            learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
+            power_t=power_t,
             max_iter=max_iter,
             shuffle=shuffle,
             random_state=random_state,
             tol=tol,
             verbose=verbose,
             warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
         )
         self.class_weight = class_weight
 
@@ -239,7 +293,13 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         encoder = LabelBinarizer()
         if classes is None or type_of_target(y).startswith("multilabel"):
             return encoder.fit(y)  # every label of y, validation rows included
-        return encoder.fit(classes)  # partial_fit's first call: all the classes to come
+        encoder.fit(classes)  # partial_fit's first call: all the classes to come
+        labels = unique_labels(y)
+        if len(np.setdiff1d(labels, encoder.classes_)):  # MLP's check and message
+            raise ValueError(
+                f"`y` has classes not in `self.classes_`. `self.classes_` has {encoder.classes_}. 'y' has {labels}."
+            )
+        return encoder
 
     @property
     def _target_encoder(self):
@@ -294,7 +354,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -310,13 +370,14 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Update the network with one epoch over the given data.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -343,7 +404,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns
@@ -358,7 +419,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns
@@ -382,7 +443,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns

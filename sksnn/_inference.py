@@ -18,6 +18,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._activations import NUMPY_ACTIVATIONS
 from ._blocks import rows_per_block
@@ -40,12 +41,17 @@ def output_loss(output, Y, sample_weight, out_activation):
     """MLP's loss of the network's ``output`` (after its activation) against encoded targets ``Y``.
 
     The mean over rows (weighted by ``sample_weight``) of the log loss summed
-    over the labels (logistic), the categorical log loss (softmax), or half
-    the squared error averaged over the outputs (identity), without the L2
-    penalty: the training loss's data term, as ``_trainer.LOSSES`` computes it.
+    over the labels (logistic), the categorical log loss (softmax), half
+    the squared error averaged over the outputs (identity), or half the
+    Poisson deviance summed over the outputs (exp), without the L2 penalty:
+    the training loss's data term, as ``_trainer.LOSSES`` computes it.
     """
     if out_activation == "identity":
         per_row = 0.5 * np.mean(np.square(output - Y), axis=1)
+    elif out_activation == "exp":
+        from scipy.special import xlogy
+
+        per_row = np.sum(xlogy(Y, Y / output) - Y + output, axis=1)
     else:
         eps = np.finfo(output.dtype).eps
         p = np.clip(output, eps, 1 - eps)
@@ -91,8 +97,9 @@ def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=N
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features)
-        Input, standardized already unless ``mean`` and ``scale`` are given.
+    X : ndarray or CSR matrix of shape (n_samples, n_features)
+        Input, standardized already unless ``mean`` and ``scale`` are given
+        (for a sparse X they are folded into the first layer: X stays sparse).
     coefs, intercepts : list of ndarray
         Kernel and bias of each Dense layer, input to output.
     activation : str
@@ -109,13 +116,19 @@ def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=N
     """
     hidden = NUMPY_ACTIVATIONS[activation]
     output = NUMPY_ACTIVATIONS[out_activation]
+    if sp.issparse(X) and mean is not None:
+        # ((X - mean) / scale) @ W + b == X @ (W / scale) + (b - (mean / scale) @ W): X stays sparse.
+        kernel = coefs[0] / scale[:, None]
+        coefs = [kernel, *coefs[1:]]
+        intercepts = [intercepts[0] - mean @ kernel, *intercepts[1:]]
+        mean = scale = None
     rows = _block_rows(coefs, X.dtype)
     if X.shape[0] <= rows:
         return _forward_block(X, coefs, intercepts, hidden, output, mean, scale)
 
     from threadpoolctl import threadpool_limits
 
-    out = np.empty((X.shape[0], coefs[-1].shape[1]), dtype=np.result_type(X, coefs[-1]))
+    out = np.empty((X.shape[0], coefs[-1].shape[1]), dtype=np.result_type(X.dtype, coefs[-1]))
 
     def run(start):
         out[start : start + rows] = _forward_block(

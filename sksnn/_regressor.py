@@ -4,6 +4,8 @@ import numpy as np
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseSNN
 from ._persistence import loadable
@@ -19,8 +21,9 @@ class SNNRegressor(RegressorMixin, BaseSNN):
 
     A stack of Dense layers with SELU activation and LeCun-normal weights,
     trained with Keras on standardized inputs (Klambauer et al., 2017) to
-    minimize the squared error. With ``standardize=True`` the target is
-    standardized too, and predictions come back in its original units. The
+    minimize the squared error (or the Poisson deviance). With
+    ``standardize=True`` the target is standardized too (not with
+    ``loss='poisson'``), and predictions come back in its original units. The
     parameters carry the names and meanings of
     :class:`~sklearn.neural_network.MLPRegressor`.
 
@@ -44,8 +47,15 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         Standardize the features (``scaler_``) and the target
         (``target_scaler_``) with StandardScalers fitted on the training data.
 
-    optimizer : {'nadam', 'adam', 'adamw', 'sgd', 'rmsprop'}, default='nadam'
-        Keras optimizer.
+    solver : {'nadam', 'adam', 'sgd', 'lbfgs', 'adamw', 'rmsprop'}, default='nadam'
+        The weight optimizer: Keras' Nadam (the source article's choice), Adam,
+        SGD, AdamW or RMSprop over minibatches, or full-batch L-BFGS-B
+        (scipy's, as MLP runs it; scikit-learn recommends it for small data
+        sets; ``max_iter`` counts its iterations, AlphaDropout is not
+        applied, ``early_stopping`` and ``partial_fit`` are not available).
+        'adam', 'sgd' and 'lbfgs' are MLP's solvers, with MLP's parameters
+        (``beta_1``, ``beta_2``, ``epsilon``; ``momentum``,
+        ``nesterovs_momentum``, ``learning_rate``; ``max_fun``).
 
     alpha : float, default=1e-4
         Strength of the L2 penalty, with MLPRegressor's scaling.
@@ -53,8 +63,19 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     batch_size : int or 'auto', default='auto'
         Size of minibatches; 'auto' means ``min(200, n_samples)``.
 
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Learning-rate schedule of ``solver='sgd'``, applied as MLP applies it:
+        'invscaling' sets the rate to ``learning_rate_init / (t + 1) ** power_t``
+        after each epoch (``t``: samples seen so far); 'adaptive' divides it
+        by 5 each time ``n_iter_no_change`` epochs in a row miss the ``tol``
+        improvement, and stops once it is at most 1e-6. The other solvers
+        keep ``learning_rate_init``.
+
     learning_rate_init : float, default=1e-3
-        Learning rate of the optimizer.
+        The initial learning rate of the solver.
+
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule (``solver='sgd'``).
 
     max_iter : int, default=200
         Maximum number of epochs.
@@ -79,6 +100,12 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     warm_start : bool, default=False
         Continue from the weights of the previous fit.
 
+    momentum : float in [0, 1], default=0.9
+        Momentum of ``solver='sgd'``.
+
+    nesterovs_momentum : bool, default=True
+        Whether ``solver='sgd'`` uses Nesterov's momentum.
+
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
         R^2 stops improving, and keep the best weights.
@@ -87,8 +114,27 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         Proportion of training data held out for early stopping; used only
         with ``early_stopping=True``, where too few rows is an error.
 
+    beta_1 : float in [0, 1), default=0.9
+        Decay rate of the first-moment estimates of 'nadam', 'adam' and 'adamw'.
+
+    beta_2 : float in [0, 1), default=0.999
+        Decay rate of their second-moment estimates.
+
+    epsilon : float, default=1e-8
+        Numerical-stability term of 'nadam', 'adam', 'adamw' and 'rmsprop'
+        (MLP's value; Keras' own default is 1e-7).
+
     n_iter_no_change : int, default=10
         Number of epochs without ``tol`` improvement before stopping.
+
+    max_fun : int, default=15000
+        Most evaluations of the loss by ``solver='lbfgs'``.
+
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        MLP's losses: half the squared error, or half the Poisson deviance
+        with a log link (the output is ``exp`` of the last layer; the target
+        must be non-negative and is not standardized). Keyword-only here,
+        where it is MLPRegressor's first positional parameter.
 
     Attributes
     ----------
@@ -143,7 +189,7 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         Number of outputs.
 
     out_activation_ : str
-        Output activation, 'identity'.
+        Output activation: 'identity', or 'exp' with ``loss='poisson'``.
 
     model_ : keras.Sequential
         The trained network, built on access; its outputs are on the
@@ -167,6 +213,11 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     True
     """
 
+    _parameter_constraints: dict = {
+        **BaseSNN._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
     def __init__(
         self,
         hidden_layer_sizes=(100, 100),
@@ -175,45 +226,68 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         kernel_initializer="lecun_normal",
         dropout=0.0,
         standardize=True,
-        optimizer="nadam",
+        solver="nadam",
         alpha=1e-4,
         batch_size="auto",
+        learning_rate="constant",
         learning_rate_init=1e-3,
+        power_t=0.5,
         max_iter=200,
         shuffle=True,
         random_state=None,
         tol=1e-4,
         verbose=False,
         warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
         early_stopping=False,
         validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
+        loss="squared_error",
     ):
+        self.loss = loss
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             kernel_initializer=kernel_initializer,
             dropout=dropout,
             standardize=standardize,
-            optimizer=optimizer,
+            solver=solver,
             alpha=alpha,
             batch_size=batch_size,
+            learning_rate=learning_rate,
             learning_rate_init=learning_rate_init,
+            power_t=power_t,
             max_iter=max_iter,
             shuffle=shuffle,
             random_state=random_state,
             tol=tol,
             verbose=verbose,
             warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
         )
 
     # ------------------------------------------------------------------ hooks
     _score_function = staticmethod(r2_score)
 
     def _fit_target_encoder(self, y, sample_weight, train_rows, classes):
+        if self.loss == "poisson":
+            # MLP returns a NaN loss for these; a clear error, as PoissonRegressor's
+            if (y < 0).any():
+                raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
+            return None  # counts keep their scale: the log link fits it with the output bias
         if not self.standardize:
             return None
         if train_rows is not None:  # statistics of the rows trained on only
@@ -231,8 +305,12 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         Y = _as_matrix(y)
         return Y if encoder is None else encoder.transform(Y)
 
+    def _check_targets(self, y, incremental, classes):
+        if self.loss == "poisson" and (y < 0).any():
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
+
     def _training_setup(self, encoder):
-        return "squared_error", "identity"
+        return ("poisson", "exp") if self.loss == "poisson" else ("squared_error", "identity")
 
     def _decode(self, output, encoder):
         if encoder is not None:
@@ -251,7 +329,7 @@ class SNNRegressor(RegressorMixin, BaseSNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -267,13 +345,14 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
+    @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Update the network with one epoch over the given data.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
@@ -294,7 +373,7 @@ class SNNRegressor(RegressorMixin, BaseSNN):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             The input data.
 
         Returns

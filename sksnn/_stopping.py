@@ -15,11 +15,15 @@ class TrainingProgress:
     counts as "no improvement" when the training loss is not lower than the
     best loss by ``tol`` (or, with early stopping, the validation score is not
     higher than the best score by ``tol``); training stops once more than
-    ``n_iter_no_change`` such epochs come in a row.
+    ``n_iter_no_change`` such epochs come in a row, unless ``on_plateau``
+    (MLP's ``trigger_stopping`` of ``learning_rate='adaptive'``) answers
+    ``(True, note)``: it lowered the learning rate, and the count starts over.
     """
 
-    def __init__(self, *, tol, n_iter_no_change, early_stopping, previous=None):
+    def __init__(self, *, tol, n_iter_no_change, early_stopping, previous=None, on_plateau=None):
         self.tol = tol
+        self.on_plateau = on_plateau  # () -> (keep training, what to add to the message)
+        self.message = None  # the plateau message of the epoch just recorded, if any
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         previous = previous or {}
@@ -46,12 +50,16 @@ class TrainingProgress:
 
     def update(self, loss, n_samples, validation_score=None, weights=None, validation_loss=None):
         """Record one epoch; return True when training should stop."""
+        self.message = None
         self.n_iter += 1
         self.t += n_samples
         self.loss = loss
         self.loss_curve.append(loss)
         if not np.isfinite(loss):
             self.diverged = True
+            if self.early_stopping:
+                self.validation_scores.append(float(validation_score))
+                self.validation_losses.append(float(validation_loss))
             return True
         if self.early_stopping:
             self.validation_scores.append(validation_score)
@@ -70,21 +78,19 @@ class TrainingProgress:
                 self.no_improvement_count = 0
             self.best_loss = min(self.best_loss, loss)
         if self.no_improvement_count > self.n_iter_no_change:
+            keep_training, note = (False, " Stopping.") if self.on_plateau is None else self.on_plateau()
+            self.message = self._plateau_message() + note
+            if keep_training:
+                self.no_improvement_count = 0
+                return False
             self.stopped_early = True
             return True
         return False
 
-    def stop_message(self):
-        """MLP's message for a stop on no improvement."""
-        if self.early_stopping:
-            return (
-                f"Validation score did not improve more than tol={self.tol:f} "
-                f"for {self.n_iter_no_change} consecutive epochs. Stopping."
-            )
-        return (
-            f"Training loss did not improve more than tol={self.tol:f} "
-            f"for {self.n_iter_no_change} consecutive epochs. Stopping."
-        )
+    def _plateau_message(self):
+        """MLP's message for ``n_iter_no_change`` epochs without improvement."""
+        what = "Validation score" if self.early_stopping else "Training loss"
+        return f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
 
     def fitted_attributes(self):
         """The estimator attributes this fit produced."""

@@ -53,6 +53,20 @@ class LabelSummedBinaryCrossentropy(keras.losses.Loss):
         return ops.sum(ops.binary_crossentropy(y_true, y_pred, from_logits=True), axis=-1)
 
 
+class HalfPoissonDeviance(keras.losses.Loss):
+    """Half the Poisson deviance of ``exp(y_pred)``, summed over the outputs: MLPRegressor's 'poisson' loss.
+
+    ``y_pred`` is the log of the prediction (the output layer gives it; the
+    estimator applies ``exp``), so the loss needs no log of a prediction:
+    ``exp(y_pred) - y * y_pred + y * log(y) - y``. The last two terms, constant
+    in the weights, make the reported loss MLP's.
+    """
+
+    def call(self, y_true, y_pred):
+        y_log_y = ops.where(y_true > 0, y_true * ops.log(ops.maximum(y_true, 1e-300)), 0.0)
+        return ops.sum(ops.exp(y_pred) - y_true * y_pred + y_log_y - y_true, axis=-1)
+
+
 LOSSES = {
     # Outputs are logits: the losses apply sigmoid/softmax themselves, which is
     # numerically safer than differentiating through the activation. A Keras
@@ -63,6 +77,7 @@ LOSSES = {
         from_logits=True, reduction="mean_with_sample_weight", dtype=dtype
     ),
     "squared_error": lambda dtype: HalfSquaredError(reduction="mean_with_sample_weight", dtype=dtype),
+    "poisson": lambda dtype: HalfPoissonDeviance(reduction="mean_with_sample_weight", dtype=dtype),
 }
 
 
@@ -101,9 +116,10 @@ class TrainingNetwork(keras.Model):
       (:meth:`make_train_function`).
     """
 
-    def __init__(self, network, alpha, batches_per_call=1, **kwargs):
+    def __init__(self, network, alpha, data_loss, batches_per_call=1, **kwargs):
         super().__init__(**kwargs)
         self.network = network
+        self.data_loss = data_loss  # a value of LOSSES, in the network's dtype
         self.batches_per_call = batches_per_call
         self.penalized = alpha > 0
         # A variable, not a constant of the traced step: one compiled network
@@ -177,7 +193,9 @@ class TrainingNetwork(keras.Model):
         return self.network(inputs, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        loss = super().compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        # The loss itself, not through ``compile(loss=...)``: Keras' CompileLoss
+        # casts it to floatx (float32), which rounded a float64 fit's loss_.
+        loss = self.data_loss(y, y_pred, sample_weight)
         if sample_weight is None:
             total_weight = ops.cast(ops.shape(y_pred)[0], loss.dtype)
         else:
@@ -203,12 +221,13 @@ def set_optimizer_state(trainer, state):
         variable.assign(value)
 
 
-def _compile(network, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, steps):
+def _compile(network, *, n_features, n_outputs, loss, solver, solver_params, learning_rate, alpha, dtype, steps):
     on_tensorflow = keras.backend.backend() == "tensorflow"
-    trainer = TrainingNetwork(network, alpha, batches_per_call=1 if on_tensorflow else steps, dtype=dtype)
+    trainer = TrainingNetwork(
+        network, alpha, LOSSES[loss](dtype), batches_per_call=1 if on_tensorflow else steps, dtype=dtype
+    )
     trainer.compile(
-        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
-        loss=LOSSES[loss](dtype),
+        optimizer=OPTIMIZERS[solver](learning_rate=learning_rate, **solver_params),
         jit_compile="auto",
         steps_per_execution=steps if on_tensorflow else 1,
     )
@@ -270,12 +289,27 @@ _POOL = _TrainerPool()
 
 @contextlib.contextmanager
 def trainer_for(
-    spec, *, n_features, n_outputs, loss, optimizer, learning_rate, alpha, dtype, seed, n_samples, batch_size
+    spec,
+    *,
+    n_features,
+    n_outputs,
+    loss,
+    solver,
+    solver_params,
+    learning_rate,
+    alpha,
+    dtype,
+    seed,
+    n_samples,
+    batch_size,
 ):
     """A compiled :class:`TrainingNetwork` for ``n_samples`` rows, freshly initialized from ``seed``.
 
     ``spec`` holds the keyword arguments of :func:`build_snn` that describe
-    the hidden layers; the output layer gives logits (see ``LOSSES``). The
+    the hidden layers; the output layer gives logits (see ``LOSSES``).
+    ``solver`` names a Keras optimizer of ``OPTIMIZERS`` and ``solver_params``
+    its constructor's arguments (momentum, betas, epsilon): those are Python
+    numbers of the compiled step, so they are part of the pool's key. The
     network is taken from the pool when one of the same shape is idle, and
     returns to it when the block ends.
     """
@@ -291,7 +325,8 @@ def trainer_for(
         n_outputs,
         tuple(sorted(spec.items())),
         loss,
-        optimizer,
+        solver,
+        tuple(sorted(solver_params.items())),
         alpha > 0,  # alpha's and the learning rate's values are variables: not part of the compiled step
         dtype,
         steps,
@@ -304,7 +339,8 @@ def trainer_for(
             n_features=n_features,
             n_outputs=n_outputs,
             loss=loss,
-            optimizer=optimizer,
+            solver=solver,
+            solver_params=solver_params,
             learning_rate=learning_rate,
             alpha=alpha,
             dtype=dtype,

@@ -13,6 +13,7 @@ start_backend()  # before Keras starts the backend
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
 
 from ._blocks import STREAM_BLOCK_BYTES, batches_in_epoch, rows_per_block  # noqa: E402
 from ._inference import standardize  # noqa: E402
@@ -71,6 +72,28 @@ def _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffl
     return indices.batch(batch_size).repeat().map(gather).prefetch(2).with_options(options)
 
 
+def _dense_rows(X, rows, standardization):
+    """Rows of X (a sparse X densified: only these rows), standardized."""
+    x = X[rows]
+    if sp.issparse(x):
+        x = x.toarray()
+    return x if standardization is None else standardize(x, *standardization)
+
+
+def _sparse_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed):
+    """TensorFlow's stream for a sparse X: minibatches densified one at a time, from a private generator.
+
+    The tf.data stream above holds X in a dense variable; a sparse X would not fit.
+    """
+    rng = np.random.RandomState(seed)
+    while True:
+        order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
+        for start in range(0, X.shape[0], batch_size):
+            rows = order[start : start + batch_size]
+            batch = (_dense_rows(X, rows, standardization), Y[rows])
+            yield batch if sample_weight is None else (*batch, sample_weight[rows])
+
+
 def _numpy_chunks(X, Y, sample_weight, standardization, batch_size, batches_per_chunk, shuffle, seed):
     """An endless stream of chunks of standardized minibatches, reshuffled every epoch from ``seed``.
 
@@ -90,8 +113,7 @@ def _numpy_chunks(X, Y, sample_weight, standardization, batch_size, batches_per_
         order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
         for start in range(0, n_samples, chunk_rows):
             rows = order[start : start + chunk_rows]
-            x = X[rows] if standardization is None else standardize(X[rows], *standardization)
-            chunk = (x, Y[rows], sample_weight[rows])
+            chunk = (_dense_rows(X, rows, standardization), Y[rows], sample_weight[rows])
             if len(rows) < chunk_rows:
                 # An epoch's end: a short last batch would be a new shape,
                 # compiled again for every training-set size (each fold of a
@@ -121,7 +143,8 @@ def run_epochs(
     """Train ``trainer`` for up to ``epochs`` epochs of ``X``, ``Y``.
 
     ``standardization`` is None or ``(mean, scale)`` in X's dtype, applied to
-    each batch: the standardized X is never held whole in memory.
+    each batch: the standardized X is never held whole in memory. A sparse
+    (CSR) X is densified batch by batch.
 
     ``on_epoch_end(loss) -> bool`` is called after each epoch with the epoch's
     mean training loss; returning True stops training. ``progress_bar`` shows
@@ -133,7 +156,9 @@ def run_epochs(
         True when the user pressed Ctrl-C; the weights are those reached so far.
     """
     steps = batches_in_epoch(X.shape[0], batch_size)  # what Keras calls a step: a batch, or on JAX a chunk of them
-    if keras.backend.backend() == "tensorflow":  # TensorFlow does not compile again for a short last batch
+    if keras.backend.backend() == "tensorflow" and sp.issparse(X):
+        batches = _sparse_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed)
+    elif keras.backend.backend() == "tensorflow":  # TensorFlow does not compile again for a short last batch
         batches = _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed)
     else:
         chunk = trainer.batches_per_call

@@ -118,7 +118,10 @@ def test_validation_loss_curve_is_the_loss_on_the_held_out_rows_at_each_epoch(Es
     # The rows the fit held out, drawn as it draws them (two seeds, then the split).
     rng = check_random_state(0)
     rng.randint(np.iinfo(np.int32).max, size=2)
-    _, val = train_test_split(np.arange(200), random_state=rng, test_size=0.1, stratify=y if classifier else None)
+    from sklearn.preprocessing import LabelBinarizer
+
+    strata = LabelBinarizer().fit_transform(y).astype(bool) if classifier else None  # as MLP stratifies
+    _, val = train_test_split(np.arange(200), random_state=rng, test_size=0.1, stratify=strata)
     best = int(np.argmax(est.validation_scores_))  # the epoch whose weights were kept
     if classifier:
         expected = log_loss(y[val], est.predict_proba(X[val]), labels=est.classes_)

@@ -191,10 +191,3 @@ def test_clear_errors_for_bad_input(iris):
         SNNClassifier().fit(X, y[:-1])
     with pytest.raises(ValueError, match="features"):
         SNNClassifier(**SMALL).fit(X, y).predict(X[:, :3])
-
-
-def test_sparse_input_is_rejected_with_a_clear_error(iris):
-    sparse = pytest.importorskip("scipy.sparse")
-    X, y = iris
-    with pytest.raises(TypeError, match="Sparse data was passed"):
-        SNNClassifier(**SMALL).fit(sparse.csr_matrix(X), y)

@@ -37,7 +37,7 @@ def test_clone_keeps_every_parameter():
     est = SNNClassifier(
         hidden_layer_sizes=(7, 5),
         dropout=0.05,
-        optimizer="adam",
+        solver="adam",
         class_weight={0: 2.0, 1: 1.0},
         early_stopping=True,
         random_state=3,

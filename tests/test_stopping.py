@@ -9,7 +9,18 @@ def test_stops_after_n_iter_no_change_epochs_without_tol_improvement():
     assert decisions == [False, False, False, False, True]
     assert progress.stopped_early and progress.best_loss == 0.43
     assert progress.n_iter == 5 and progress.t == 50
-    assert "Training loss did not improve" in progress.stop_message()
+    assert progress.message.startswith("Training loss did not improve") and progress.message.endswith(" Stopping.")
+
+
+def test_a_plateau_hook_that_keeps_training_starts_the_count_over():
+    # MLP's learning_rate='adaptive': trigger_stopping lowers the rate and training goes on.
+    answers = iter([(True, " Setting learning rate to 0.000200"), (False, " Learning rate too small. Stopping.")])
+    progress = TrainingProgress(tol=0.1, n_iter_no_change=1, early_stopping=False, on_plateau=lambda: next(answers))
+    decisions = [progress.update(1.0, 10) for _ in range(5)]
+    # epochs 2-3 without improvement: the hook keeps going; 4-5 again: it stops
+    assert decisions == [False, False, False, False, True]
+    assert progress.no_improvement_count == 2 and progress.stopped_early
+    assert progress.message.endswith("Learning rate too small. Stopping.")
 
 
 def test_early_stopping_tracks_best_score_and_its_weights():

@@ -1,0 +1,74 @@
+"""scikit-learn's own MLP tests, run on sksnn's estimators.
+
+Copies ``sklearn/neural_network/tests/test_mlp.py`` of the installed
+scikit-learn, changes exactly one line (its import of MLPClassifier and
+MLPRegressor becomes an import of SNNClassifier and SNNRegressor under those
+names) and runs pytest on the copy. Everything else, sksnn's defaults
+included, is as the file has it. Prints pytest's summary; ``--junit FILE``
+keeps the per-test outcome.
+
+Usage::
+
+    python benchmarks/sklearn_mlp_tests.py                  # the whole file
+    python benchmarks/sklearn_mlp_tests.py -- -k lbfgs -x   # arguments after -- go to pytest
+"""
+
+import argparse
+import pathlib
+import sys
+import tempfile
+
+ORIGINAL_IMPORT = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
+SUBSTITUTE = "from sksnn import SNNClassifier as MLPClassifier, SNNRegressor as MLPRegressor"
+
+
+CONFTEST = """
+import pytest
+
+
+@pytest.fixture
+def global_random_seed():
+    return 42
+"""
+
+# The tests that read or write MLP's private internals, which sksnn does not have
+# (its network lives in Keras), or that assert what only MLP's unscaled inputs produce.
+PRIVATE_INTERNALS = {
+    "test_fit": "sets MLP's private _coef_indptr and calls _forward_pass/_backprop on hand-set weights",
+    "test_gradient": "calls MLP's private _loss_grad_lbfgs to compare it with numerical gradients",
+    "test_learning_rate_warmstart": "reads MLP's private _optimizer.learning_rate",
+    "test_adaptive_learning_rate": "reads MLP's private _optimizer.learning_rate",
+}
+
+
+def substituted_source():
+    """The installed test_mlp.py with the one import changed."""
+    import sklearn
+
+    path = pathlib.Path(sklearn.__file__).parent / "neural_network" / "tests" / "test_mlp.py"
+    source = path.read_text()
+    if source.count(ORIGINAL_IMPORT) != 1:
+        raise RuntimeError(f"{path} no longer has exactly one line {ORIGINAL_IMPORT!r}")
+    return source.replace(ORIGINAL_IMPORT, SUBSTITUTE)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--junit", help="write pytest's JUnit XML here")
+    parser.add_argument("pytest_args", nargs="*")
+    args = parser.parse_args(argv)
+    import pytest
+
+    with tempfile.TemporaryDirectory() as folder:
+        test_file = pathlib.Path(folder) / "test_mlp_on_sksnn.py"
+        test_file.write_text(substituted_source())
+        # scikit-learn's own conftest provides this fixture (42 unless SKLEARN_TESTS_GLOBAL_RANDOM_SEED says otherwise)
+        (pathlib.Path(folder) / "conftest.py").write_text(CONFTEST)
+        options = [str(test_file), "-q", "-p", "no:cacheprovider", "-rfE", "--rootdir", folder]
+        if args.junit:
+            options.append(f"--junitxml={args.junit}")
+        return int(pytest.main(options + args.pytest_args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
