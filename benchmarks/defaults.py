@@ -1,67 +1,156 @@
-"""Evidence for SNNClassifier/SNNRegressor defaults, against MLP's defaults.
+"""The search for sksnn's defaults, on hyper-parameter splits only.
 
-For each candidate architecture (everything else at sksnn's defaults:
-Nadam, lr 1e-3, batch 'auto', alpha 1e-4, max_iter 200, tol-based stopping),
-prints 5-fold cross-validated score and fit time on scikit-learn's bundled
-tabular data sets, beside MLPClassifier/MLPRegressor with their defaults
-(inputs standardized for the MLP). Usage:
+Every candidate is a set of constructor parameters (the rest at today's
+defaults), fitted beside the baseline of ``tabular.py`` (the standardized MLP,
+defaults) on rows that no reported test score uses:
 
-    python benchmarks/defaults.py [--candidates "(100,100)" "(256,256,256)" ...]
+- classification: each ``uci121`` file's hyper-parameter split (train on
+  ``val_train``, score accuracy on ``val_val``), as the SNN paper chose its
+  hyper-parameters;
+- regression: the training rows of split 0 of each ``uci_regression`` file,
+  cut 80 / 20 with a fixed seed (train, validation); its test rows are never read.
+
+Per candidate: wins/ties/losses against the baseline, mean score and rank, the
+one-sided Wilcoxon test and the fit-time ratio, as ``tabular.py`` reports them
+(same ties, same test). The chosen defaults are then measured on the test
+folds by ``tabular.py``; docs/defaults.md records both.
+
+Usage::
+
+    python benchmarks/defaults.py --task classification --n-jobs 2 --out docs/results/defaults_search
+    python benchmarks/defaults.py --candidates '{"name": "wide", "hidden_layer_sizes": [256, 256]}' ...
 """
 
 import argparse
-import ast
+import json
+import os
+import pathlib
+import sys
 import time
 import warnings
 
 import numpy as np
-from sklearn.datasets import fetch_california_housing, load_breast_cancer, load_diabetes, load_digits, load_wine
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import cross_validate
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
-from sksnn import SNNClassifier, SNNRegressor
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import tabular  # noqa: E402
+
+# Candidates of the first round: one change at a time from today's defaults.
+CANDIDATES = [
+    {"name": "today"},
+    {"name": "one layer (100,)", "hidden_layer_sizes": [100]},
+    {"name": "(256, 256)", "hidden_layer_sizes": [256, 256]},
+    {"name": "(100,) * 4", "hidden_layer_sizes": [100] * 4},
+    {"name": "alpha 1e-3", "alpha": 1e-3},
+    {"name": "alpha 1e-2", "alpha": 1e-2},
+    {"name": "dropout 0.05", "dropout": 0.05},
+    {"name": "dropout 0.1", "dropout": 0.1},
+    {"name": "lr 3e-4", "learning_rate_init": 3e-4},
+    {"name": "lr 3e-3", "learning_rate_init": 3e-3},
+    {"name": "early stopping", "early_stopping": True},
+    {"name": "adam", "solver": "adam"},
+]
+VALIDATION_FRACTION = 0.2  # regression: the validation rows cut from split 0's training rows
 
 
-def datasets():
-    yield "breast_cancer", *load_breast_cancer(return_X_y=True), "clf"
-    yield "wine", *load_wine(return_X_y=True), "clf"
-    yield "digits", *load_digits(return_X_y=True), "clf"
-    yield "diabetes", *load_diabetes(return_X_y=True), "reg"
-    try:  # not bundled: needs a download once, skipped offline
-        X, y = fetch_california_housing(return_X_y=True, download_if_missing=False)
-        yield "california[:3000]", X[:3000], y[:3000], "reg"
-    except OSError:
-        pass
+def validation_split(data, task, seed=0):
+    """``(train rows, validation rows)``: the hyper-parameter split; never a test row."""
+    if task == "classification":
+        return data["val_train"], data["val_val"]
+    train = tabular.regression_splits(data, 1)[0][0]
+    order = np.random.RandomState(seed).permutation(len(train))
+    n_val = int(round(VALIDATION_FRACTION * len(train)))
+    return train[order[n_val:]], train[order[:n_val]]
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--candidates", nargs="+", default=["(100,)", "(100, 100)", "(256, 256)", "(256, 256, 256)", "(100,) * 8"]
+def _score(task, model, X, y):
+    from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
+
+    predicted = model.predict(X)
+    if task == "classification":
+        return {"accuracy": accuracy_score(y, predicted)}
+    return {"rmse": float(np.sqrt(mean_squared_error(y, predicted))), "r2": r2_score(y, predicted)}
+
+
+def run_dataset(path, task, candidates, seed):
+    """``{candidate name: {"sksnn": scores, "mlp": baseline scores}}`` on one data set's validation split."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    tabular._warm_up(task)
+    with np.load(path) as data:
+        data = dict(data)
+    X, y = data["X"], data["y"]
+    train, val = validation_split(data, task, seed)
+    fitted = {}
+    models = tabular.models(task, seed)
+    for name, model in [("mlp", models["mlp"])] + [
+        (c["name"], tabular.models(task, seed)["sksnn"].set_params(**{k: v for k, v in c.items() if k != "name"}))
+        for c in candidates
+    ]:
+        start = time.perf_counter()
+        try:
+            model.fit(X[train], y[train])
+            fitted[name] = {"fit_s": time.perf_counter() - start, **_score(task, model, X[val], y[val])}
+        except ValueError as error:  # e.g. early stopping on a set too small to hold rows out
+            fitted[name] = {"error": str(error)}
+    common = {"dataset": path.stem, "rows": len(train), "features": X.shape[1]}
+    return {c["name"]: {**common, "sksnn": fitted[c["name"]], "mlp": fitted["mlp"]} for c in candidates}
+
+
+def summary_table(per_candidate, task):
+    metric = "accuracy" if task == "classification" else "rmse"
+    lines = [
+        f"| candidate | data sets | wins / ties / losses | mean {metric} candidate / MLP | "
+        "Wilcoxon p (candidate better) | fit time candidate / MLP |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, results in per_candidate.items():
+        ok = [r for r in results if "error" not in r["sksnn"]]
+        s = tabular.compare(ok, task)
+        failed = f" ({len(results) - len(ok)} failed)" if len(ok) < len(results) else ""
+        lines.append(
+            f"| {name} | {s['datasets']}{failed} | {s['wins']} / {s['ties']} / {s['losses']} | "
+            f"{s[f'mean_{metric}_sksnn']:.4f} / {s[f'mean_{metric}_mlp']:.4f} | "
+            f"{s['wilcoxon_p_sksnn_better']:.3g} | {s['fit_s_sksnn'] / max(s['fit_s_mlp'], 1e-9):.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=["classification", "regression"], default="classification")
+    parser.add_argument("--candidates", nargs="+", type=json.loads, help="JSON objects: a name and parameters")
+    parser.add_argument("--datasets", help="comma-separated names (default: every file of the collection)")
+    parser.add_argument("--backend", choices=["tensorflow", "jax"], help="KERAS_BACKEND for sksnn")
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=pathlib.Path, default=tabular.DEFAULT_DATA)
+    parser.add_argument("--out", type=pathlib.Path, help="write the table (.md) and the raw results (.json)")
+    args = parser.parse_args(argv)
+    if args.backend:
+        os.environ["KERAS_BACKEND"] = args.backend
+    from joblib import Parallel, delayed
+
+    candidates = args.candidates or CANDIDATES
+    folder = args.data_dir / ("uci121" if args.task == "classification" else "uci_regression")
+    paths = sorted(folder.glob("*.npz"))
+    if args.datasets:
+        paths = [folder / f"{n}.npz" for n in args.datasets.split(",")]
+    started = time.time()
+    per_dataset = Parallel(n_jobs=args.n_jobs)(delayed(run_dataset)(p, args.task, candidates, args.seed) for p in paths)
+    per_candidate = {c["name"]: [d[c["name"]] for d in per_dataset] for c in candidates}
+    command = "python benchmarks/defaults.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    page = (
+        f"## {args.task.capitalize()}, validation splits: {len(paths)} data sets\n\n"
+        + summary_table(per_candidate, args.task)
+        + f"\n`{command}`: {time.time() - started:.0f} s, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n"
     )
-    args = parser.parse_args()
-    candidates = {c: tuple(eval(c, {}, {})) if "*" in c else ast.literal_eval(c) for c in args.candidates}
-    print(f"{'data':<18} {'model':<28} {'cv score':>14} {'fit s':>7}")
-    for name, X, y, kind in datasets():
-        models = {"MLP defaults": make_pipeline(StandardScaler(), MLPClassifier() if kind == "clf" else MLPRegressor())}
-        for label, sizes in candidates.items():
-            Est = SNNClassifier if kind == "clf" else SNNRegressor
-            models[f"SNN {label}"] = Est(hidden_layer_sizes=sizes, random_state=0)
-        for label, model in models.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                cv = cross_validate(model, X, y, cv=5)
-            score = cv["test_score"]
-            print(
-                f"{name:<18} {label:<28} {score.mean():>8.4f}+-{score.std():.3f} {np.mean(cv['fit_time']):>7.2f}",
-                flush=True,
-            )
+    print(page, flush=True)
+    if args.out:
+        args.out.with_suffix(".md").write_text(page)
+        args.out.with_suffix(".json").write_text(json.dumps({"candidates": candidates, "results": per_candidate}))
+    return 0
 
 
 if __name__ == "__main__":
-    start = time.perf_counter()
-    main()
-    print(f"total {time.perf_counter() - start:.0f} s")
+    sys.exit(main())

@@ -6,7 +6,9 @@ Network (the article's): 20 hidden layers x 100 units, Nadam, learning rate
 - SNN: ``SNNClassifier``/``SNNRegressor`` (SELU, LeCun normal, built-in standardization);
 - regular: the same class with ``activation="elu", kernel_initializer="he_normal", standardize=False``;
 - MLP: ``MLPClassifier``/``MLPRegressor`` of the same depth and width, its
-  defaults otherwise (Adam, ReLU, alpha=1e-4, batch 'auto'), learning rate 7e-4.
+  defaults otherwise (Adam, ReLU, alpha=1e-4, batch 'auto'), learning rate 7e-4,
+  as a scikit-learn user fits it: behind a StandardScaler, and for Boston with
+  the target standardized too (``StandardizedMLP``).
 
 Pixels are scaled to [0, 1] for every model (as the article's notebook does);
 Boston's features are used as they are. Each seed fixes one train/validation/
@@ -95,6 +97,40 @@ def split(name, data, seed, quick):
 
 
 # ----------------------------------------------------------------------------- models
+class StandardizedMLP:
+    """The MLP as a scikit-learn user would fit it: ``make_pipeline(StandardScaler(), mlp)``, for
+    regression inside ``TransformedTargetRegressor(transformer=StandardScaler())``, epoch by epoch.
+
+    A Pipeline has no ``partial_fit``: the scalers are fitted on the first
+    call's data (the training rows, as the pipeline's ``fit`` would) and kept.
+    """
+
+    def __init__(self, mlp):
+        from sklearn.base import is_regressor
+        from sklearn.preprocessing import StandardScaler
+
+        self.mlp, self.scaler = mlp, StandardScaler()
+        self.target_scaler = StandardScaler() if is_regressor(mlp) else None
+        self.fitted = False
+
+    def partial_fit(self, X, y, **kwargs):
+        if not self.fitted:
+            self.scaler.fit(X)
+            if self.target_scaler is not None:
+                self.target_scaler.fit(y.reshape(-1, 1))
+            self.fitted = True
+        if self.target_scaler is not None:
+            y = self.target_scaler.transform(y.reshape(-1, 1)).ravel()
+        self.mlp.partial_fit(self.scaler.transform(X), y, **kwargs)
+        return self
+
+    def predict(self, X):
+        predicted = self.mlp.predict(self.scaler.transform(X))
+        if self.target_scaler is None:
+            return predicted
+        return self.target_scaler.inverse_transform(predicted.reshape(-1, 1)).ravel()
+
+
 def make_model(model, classification, seed):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
@@ -102,10 +138,10 @@ def make_model(model, classification, seed):
 
     if model == "MLP":
         cls = MLPClassifier if classification else MLPRegressor
-        return cls(hidden_layer_sizes=HIDDEN, learning_rate_init=LEARNING_RATE, random_state=seed)
+        return StandardizedMLP(cls(hidden_layer_sizes=HIDDEN, learning_rate_init=LEARNING_RATE, random_state=seed))
     params = {
         "hidden_layer_sizes": HIDDEN,
-        "optimizer": "nadam",
+        "solver": "nadam",
         "learning_rate_init": LEARNING_RATE,
         "batch_size": 32,
         "alpha": 0.0,

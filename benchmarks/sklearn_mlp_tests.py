@@ -31,13 +31,17 @@ def global_random_seed():
     return 42
 """
 
-# The tests that read or write MLP's private internals, which sksnn does not have
-# (its network lives in Keras), or that assert what only MLP's unscaled inputs produce.
+# The tests expected to fail, and why: they read or write MLP's private internals, which
+# sksnn does not have (its network lives in Keras), or assert what only unscaled inputs produce.
 PRIVATE_INTERNALS = {
     "test_fit": "sets MLP's private _coef_indptr and calls _forward_pass/_backprop on hand-set weights",
     "test_gradient": "calls MLP's private _loss_grad_lbfgs to compare it with numerical gradients",
     "test_learning_rate_warmstart": "reads MLP's private _optimizer.learning_rate",
     "test_adaptive_learning_rate": "reads MLP's private _optimizer.learning_rate",
+    # Not internals: sksnn standardizes, and on standardized digits L-BFGS converges (gradient
+    # norm <= tol) in 9 iterations with identity and tanh units, so max_fun=10 raises no
+    # ConvergenceWarning; make_pipeline(StandardScaler(), MLPClassifier(...)) does the same.
+    "test_lbfgs_classification_maxfun[X1-y1]": "expects non-convergence that only MLP's unscaled inputs produce",
 }
 
 
