@@ -110,9 +110,9 @@ _NON_FINITE = (
 
 
 def _current_learning_rate(trainer):
-    from keras import ops
+    from ._network import variable_values  # reads the variable without NumPy 2's __array__ warning
 
-    return float(ops.convert_to_numpy(trainer.optimizer.learning_rate))
+    return float(variable_values([trainer.optimizer.learning_rate])[0])
 
 
 def _check_finite(weights):
