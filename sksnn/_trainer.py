@@ -273,15 +273,43 @@ class _TrainerPool:
         with self._lock:
             self._idle.setdefault(key, []).append(trainer)
             self._idle.move_to_end(key)
+            evicted = False
             while sum(len(v) for v in self._idle.values()) > self._max_idle:
                 oldest = next(iter(self._idle))
                 self._idle[oldest].pop(0)
+                evicted = True
                 if not self._idle[oldest]:
                     del self._idle[oldest]
+        if evicted:
+            release_staging_caches()
 
     def clear(self):
         with self._lock:
             self._idle.clear()
+
+
+def release_staging_caches():
+    """Let JAX free what it traced and compiled for networks that are gone.
+
+    JAX's tracing and lowering caches (``jax._src.util``'s LRU caches, kept
+    for the life of the process) keep every traced train step and its compiled
+    executable after the network that owned it is gone: a search over 180
+    architectures grew by ~650 MB (benchmarks/speed.py, ``search-memory``).
+    Clearing them when the pool drops a network keeps memory flat. The
+    compiled functions still alive keep their own executables (the C++
+    dispatch cache is not touched), so pooled networks do not compile again;
+    other JAX code in the process retraces at most once. ``jax.clear_caches``
+    would drop those executables too. TensorFlow: nothing to do here.
+    """
+    if keras.backend.backend() != "jax":
+        return
+    try:
+        from jax._src import util
+    except ImportError:
+        return
+    clear = getattr(util, "clear_all_caches", None)
+    if clear is not None:
+        clear()
 
 
 _POOL = _TrainerPool()
