@@ -8,7 +8,9 @@ stays cheap. The modules that import Keras call :func:`start_backend` first.
 Quiet: TensorFlow's C++ side writes ~15-30 lines to stderr on a CPU machine
 (oneDNN, CUDA probing with an E-level ``cuInit`` line, CPU features, a
 ``Not handling type DT_DOUBLE`` per float64 op traced), none of them about the
-user's model. Unless the user configured TensorFlow's logging
+user's model; and after five architectures, a Python warning that Keras'
+train function retraces (each new architecture traces it once, by design),
+which is filtered out. Unless the user configured TensorFlow's logging
 (``TF_CPP_MIN_LOG_LEVEL`` set), sksnn sets its level to 2 (errors only) and
 starts TensorFlow, including its device probing, with file descriptor 2 sent
 to ``/dev/null``: what it prints there comes before that setting is read.
@@ -51,13 +53,39 @@ def start_backend():
     quiet = quiet and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     if not quiet:
         limit_backend_threads()
-        return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    with _stderr_to_devnull():
-        import tensorflow as tf
+    else:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        with _stderr_to_devnull():
+            import tensorflow as tf
 
-        limit_backend_threads()
-        tf.config.list_physical_devices()  # probes CUDA, which logs an error without a driver
+            limit_backend_threads()
+            tf.config.list_physical_devices()  # probes CUDA, which logs an error without a driver
+    if _keras_backend() == "tensorflow":
+        _hush_keras_retracing_warning()
+
+
+class _KerasRetracing:
+    """A logging filter: drops TensorFlow's "triggered tf.function retracing" warning about Keras' train functions."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "TensorFlowTrainer." in message)
+
+
+def _hush_keras_retracing_warning():
+    """Keep TensorFlow from warning, in a search over architectures, that Keras' train step retraces.
+
+    Every new architecture is a new network whose train function is traced
+    once, by design (the pool reuses it for the next fit of that shape);
+    TensorFlow counts those traces across networks and, after five, warns on
+    stderr about "excessive retracing" of Keras' function. Only that warning
+    about Keras' own train functions is dropped, not the user's.
+    """
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    if not any(isinstance(f, _KerasRetracing) for f in logger.filters):
+        logger.addFilter(_KerasRetracing())
 
 
 @contextlib.contextmanager

@@ -38,3 +38,23 @@ def test_a_log_level_the_user_set_is_left_as_it_is_and_tensorflow_speaks():
     result = _fresh_process({"TF_CPP_MIN_LOG_LEVEL": "0"})
     assert result.stdout.split() == ["0"]
     assert result.stderr.strip()  # TensorFlow's start-up lines, unsilenced
+
+
+SEARCH = (
+    "from sklearn.datasets import load_breast_cancer\n"
+    "from sksnn import SNNClassifier\n"
+    "X, y = load_breast_cancer(return_X_y=True)\n"
+    "for width in range(8, 16):\n"
+    "    SNNClassifier(hidden_layer_sizes=(width,), max_iter=1, random_state=0).fit(X, y)\n"
+)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's retracing warning")
+def test_a_search_over_architectures_writes_nothing_to_stderr():
+    # Before: after five new architectures TensorFlow warned that Keras'
+    # multi_step_on_iterator "triggered tf.function retracing".
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", SEARCH], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
+    assert result.stderr == ""
