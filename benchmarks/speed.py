@@ -19,10 +19,28 @@ Prints sksnn's figure, the baseline's figure and their ratio:
   (100,)) on 200,000 x 100 float64, as a multiple of the size of X
   (``benchmarks/peak_memory.py``, each side in its own process).
 
+The everyday figures (``--figures datasets,digits,search``): defaults on both
+sides, the baseline a scikit-learn user writes
+(``make_pipeline(StandardScaler(), MLPClassifier())``):
+
+- datasets: one fit per data set of ``../shared/datasets/uci121`` (fold 0's
+  training rows, every ``--dataset-step``-th set), in one warm process, the
+  two sides alternating per data set; three figures from it: the total fit
+  time ("many data sets"); the median over data sets of sksnn's first fit
+  minus a refit of the same data ("a new shape", the set-up; MLP has none);
+  the total time of those refits against MLP's fits ("same shape, again");
+- digits: ``cross_val_score(cv=3)`` on ``load_digits``, run twice in one
+  process, the second timed ("warm"), and a fresh process running imports
+  and the CV ("fresh", best of 2);
+- search: RSS of a fresh process over ``--search-fits`` fits of new
+  architectures (random depth 1-5, width 8-127, breast_cancer, 3 epochs):
+  growth from fit 30 to the last (sksnn only: MLP keeps nothing).
+
 Every run of the same work uses the same architecture and batch size, and runs
 every epoch (``tol=0``, ``n_iter_no_change`` above ``max_iter``).
 
-Usage: ``python benchmarks/speed.py [--backend tensorflow|jax] [--figures train,cv,...] [--rounds 3]``
+Usage: ``python benchmarks/speed.py [--backend tensorflow|jax] [--figures train,cv,...] [--rounds 3]
+[--dataset-step 1] [--search-fits 180]``
 """
 
 import argparse
@@ -37,7 +55,7 @@ import numpy as np
 
 SIZES = (100,) * 20
 FULL_EPOCHS = {"tol": 0.0, "n_iter_no_change": 10_000}
-FIGURES = ("train", "cv", "predict", "import", "load", "memory")
+FIGURES = ("train", "cv", "predict", "import", "load", "memory", "datasets", "digits", "search")
 
 
 def timed(fn):
@@ -193,11 +211,108 @@ def memory_figure():
     row("fit peak RSS / X size", *growth, "MLPClassifier", unit="x")
 
 
+def tabular():
+    """benchmarks/tabular.py, for its data loading and its two models."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tabular", os.path.join(os.path.dirname(__file__), "tabular.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def datasets_figures(data_dir, step):
+    import glob
+
+    bench = tabular()
+    bench._warm_up("classification")  # the backend's start is no data set's time
+    first, refit, mlp = [], [], []
+    for path in sorted(glob.glob(os.path.join(data_dir, "*.npz")))[::step]:
+        data = np.load(path)
+        train, _ = bench.classification_splits(data)[0]
+        X, y = data["X"][train], data["y"][train]
+        for name, times in (("sksnn", first), ("mlp", mlp), ("sksnn", refit)):
+            model = bench.models("classification", 0)[name]
+            times.append(timed(lambda m=model, X=X, y=y: m.fit(X, y)))
+    print(f"({len(first)} data sets)")
+    row("many data sets, total", sum(first), sum(mlp), "StandardScaler+MLPClassifier")
+    setup = float(np.median(np.subtract(first, refit)))
+    print(f"{'a new shape (median)':<22} {setup:>10.2f} s  first fit minus refit (MLP: no set-up)", flush=True)
+    row("same shape, refit", sum(refit), sum(mlp), "StandardScaler+MLPClassifier")
+
+
+DIGITS_CV = (
+    "from sklearn.datasets import load_digits\n"
+    "from sklearn.model_selection import cross_val_score\n"
+    "{imports}\n"
+    "X, y = load_digits(return_X_y=True)\n"
+    "cross_val_score({model}, X, y, cv=3)\n"
+)
+DIGITS_MODELS = {
+    "sksnn": ("from sksnn import SNNClassifier", "SNNClassifier(random_state=0)"),
+    "mlp": (
+        "from sklearn.neural_network import MLPClassifier\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import StandardScaler",
+        "make_pipeline(StandardScaler(), MLPClassifier(random_state=0))",
+    ),
+}
+
+
+def digits_figures():
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import cross_val_score
+
+    X, y = load_digits(return_X_y=True)
+    warm = {}
+    for name, (imports, model) in DIGITS_MODELS.items():
+        namespace = {}
+        exec(imports, namespace)
+        cross_val_score(eval(model, namespace), X, y, cv=3)  # the first run: set-up
+        warm[name] = timed(lambda m=model, ns=namespace: cross_val_score(eval(m, ns), X, y, cv=3))
+    row("digits cv=3, warm", warm["sksnn"], warm["mlp"], "StandardScaler+MLPClassifier")
+    fresh = {}
+    for name, (imports, model) in DIGITS_MODELS.items():
+        code = "import warnings; warnings.simplefilter('ignore')\n" + DIGITS_CV.format(imports=imports, model=model)
+        fresh[name] = min(run_python(code)[0] for _ in range(2))  # run_python: best of 3 already
+    row("digits cv=3, fresh", fresh["sksnn"], fresh["mlp"], "StandardScaler+MLPClassifier")
+
+
+SEARCH = """
+import gc, sys, warnings
+import numpy as np
+from sklearn.datasets import load_breast_cancer
+from sksnn import SNNClassifier
+warnings.filterwarnings("ignore")
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS"))
+X, y = load_breast_cancer(return_X_y=True)
+rng = np.random.RandomState(0)
+n = {fits}
+for i in range(1, n + 1):
+    sizes = tuple(int(w) for w in rng.randint(8, 128, size=rng.randint(1, 6)))
+    SNNClassifier(hidden_layer_sizes=sizes, max_iter=3, random_state=0).fit(X, y)
+    if i in (30, n):
+        gc.collect()
+        print(rss_mb())
+"""
+
+
+def search_figure(fits):
+    out = subprocess.run([sys.executable, "-c", SEARCH.format(fits=fits)], check=True, capture_output=True, text=True)
+    at_30, at_end = (float(v) for v in out.stdout.split()[-2:])
+    print(f"{'search RSS growth':<22} {at_end - at_30:>10.0f} MB  fit 30 -> {fits}: {at_30:.0f} -> {at_end:.0f} MB")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=os.environ.get("KERAS_BACKEND"))
     parser.add_argument("--figures", default=",".join(FIGURES), help=f"comma-separated subset of {','.join(FIGURES)}")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the train and cv figures (median)")
+    parser.add_argument("--data-dir", default=os.path.join("..", "shared", "datasets", "uci121"))
+    parser.add_argument("--dataset-step", type=int, default=1, help="every k-th data set of --data-dir")
+    parser.add_argument("--search-fits", type=int, default=180)
     args = parser.parse_args()
     if args.backend:  # before Keras is imported, here and in every child process
         os.environ["KERAS_BACKEND"] = args.backend
@@ -220,6 +335,12 @@ def main():
             paths = predict_figures(X, y, model_dir)
             if "load" in figures:
                 load_figure(paths)
+        if "datasets" in figures:
+            datasets_figures(args.data_dir, args.dataset_step)
+        if "digits" in figures:
+            digits_figures()
+    if "search" in figures:
+        search_figure(args.search_fits)
     if "import" in figures:
         import_figure()
     if "memory" in figures:

@@ -1,0 +1,29 @@
+"""benchmarks/speed.py's everyday figures run and print every row they promise."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+UCI = ROOT.parent / "shared" / "datasets" / "uci121"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not UCI.exists(), reason="../shared/datasets is not beside the checkout")
+def test_everyday_figures_print_ratios_against_mlp():
+    command = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--backend", keras.backend.backend()]
+    command += ["--figures", "datasets,search", "--data-dir", str(UCI), "--dataset-step", "40", "--search-fits", "31"]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=900).stdout
+    assert "(3 data sets)" in out
+    for name in ("many data sets, total", "same shape, refit"):
+        line = next(line for line in out.splitlines() if line.startswith(name))
+        ours, base, ratio = (float(v) for v in re.findall(r"(\d+\.\d+)", line)[:3])
+        assert ours > 0 and base > 0 and ratio == pytest.approx(ours / base, abs=0.01)
+    setup = next(line for line in out.splitlines() if line.startswith("a new shape"))
+    assert re.search(r"-?\d+\.\d+ s", setup)
+    growth = next(line for line in out.splitlines() if line.startswith("search RSS growth"))
+    assert re.search(r"fit 30 -> 31: \d+ -> \d+ MB", growth)
