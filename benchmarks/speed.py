@@ -34,13 +34,13 @@ sides, the baseline a scikit-learn user writes
   and the CV ("fresh", best of 2);
 - search: RSS of a fresh process over ``--search-fits`` fits of new
   architectures (random depth 1-5, width 8-127, breast_cancer, 3 epochs):
-  growth from fit 30 to the last (sksnn only: MLP keeps nothing).
+  growth from fit ``--search-from`` (30) to the last (sksnn only: MLP keeps nothing).
 
 Every run of the same work uses the same architecture and batch size, and runs
 every epoch (``tol=0``, ``n_iter_no_change`` above ``max_iter``).
 
 Usage: ``python benchmarks/speed.py [--backend tensorflow|jax] [--figures train,cv,...] [--rounds 3]
-[--dataset-step 1] [--search-fits 180]``
+[--dataset-step 1] [--search-fits 180] [--search-from 30]``
 """
 
 import argparse
@@ -52,6 +52,8 @@ import time
 import warnings
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/tabular.py
 
 SIZES = (100,) * 20
 FULL_EPOCHS = {"tol": 0.0, "n_iter_no_change": 10_000}
@@ -211,20 +213,11 @@ def memory_figure():
     row("fit peak RSS / X size", *growth, "MLPClassifier", unit="x")
 
 
-def tabular():
-    """benchmarks/tabular.py, for its data loading and its two models."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("tabular", os.path.join(os.path.dirname(__file__), "tabular.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def datasets_figures(data_dir, step):
     import glob
 
-    bench = tabular()
+    import tabular as bench  # its data loading and its two models; on sys.path as in defaults.py
+
     bench._warm_up("classification")  # the backend's start is no data set's time
     first, refit, mlp = [], [], []
     for path in sorted(glob.glob(os.path.join(data_dir, "*.npz")))[::step]:
@@ -293,16 +286,20 @@ n = {fits}
 for i in range(1, n + 1):
     sizes = tuple(int(w) for w in rng.randint(8, 128, size=rng.randint(1, 6)))
     SNNClassifier(hidden_layer_sizes=sizes, max_iter=3, random_state=0).fit(X, y)
-    if i in (30, n):
+    if i in ({start}, n):
         gc.collect()
         print(rss_mb())
 """
 
 
-def search_figure(fits):
-    out = subprocess.run([sys.executable, "-c", SEARCH.format(fits=fits)], check=True, capture_output=True, text=True)
-    at_30, at_end = (float(v) for v in out.stdout.split()[-2:])
-    print(f"{'search RSS growth':<22} {at_end - at_30:>10.0f} MB  fit 30 -> {fits}: {at_30:.0f} -> {at_end:.0f} MB")
+def search_figure(fits, start=30):
+    code = SEARCH.format(fits=fits, start=start)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    at_start, at_end = (float(v) for v in out.stdout.split()[-2:])
+    print(
+        f"{'search RSS growth':<22} {at_end - at_start:>10.0f} MB  "
+        f"fit {start} -> {fits}: {at_start:.0f} -> {at_end:.0f} MB"
+    )
 
 
 def main():
@@ -313,6 +310,7 @@ def main():
     parser.add_argument("--data-dir", default=os.path.join("..", "shared", "datasets", "uci121"))
     parser.add_argument("--dataset-step", type=int, default=1, help="every k-th data set of --data-dir")
     parser.add_argument("--search-fits", type=int, default=180)
+    parser.add_argument("--search-from", type=int, default=30, help="the fit whose RSS the growth starts from")
     args = parser.parse_args()
     if args.backend:  # before Keras is imported, here and in every child process
         os.environ["KERAS_BACKEND"] = args.backend
@@ -340,7 +338,7 @@ def main():
         if "digits" in figures:
             digits_figures()
     if "search" in figures:
-        search_figure(args.search_fits)
+        search_figure(args.search_fits, args.search_from)
     if "import" in figures:
         import_figure()
     if "memory" in figures:

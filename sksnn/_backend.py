@@ -49,8 +49,8 @@ def start_backend():
     if _started:
         return
     _started = True
-    quiet = _keras_backend() == "tensorflow" and "tensorflow" not in sys.modules
-    quiet = quiet and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    on_tensorflow = _keras_backend() == "tensorflow"
+    quiet = on_tensorflow and "tensorflow" not in sys.modules and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
     if not quiet:
         limit_backend_threads()
     else:
@@ -60,7 +60,7 @@ def start_backend():
 
             limit_backend_threads()
             tf.config.list_physical_devices()  # probes CUDA, which logs an error without a driver
-    if _keras_backend() == "tensorflow":
+    if on_tensorflow:
         _hush_keras_retracing_warning()
 
 

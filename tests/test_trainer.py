@@ -1,5 +1,6 @@
-import json
 import os
+import pathlib
+import re
 import subprocess
 import sys
 
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 
 from sksnn import _trainer
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("target", ["multiclass", "multilabel"])
@@ -143,41 +146,18 @@ def test_keras_jax_trainer_still_assigns_the_state_attribute_whose_tracking_is_s
     assert "_jax_state" in assigned
 
 
-SEARCH_MEMORY_SCRIPT = """
-import gc, json, warnings
-import numpy as np
-from sklearn.datasets import load_breast_cancer
-from sksnn import SNNClassifier
-warnings.filterwarnings("ignore")
-
-def rss_mb():
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS"))
-
-X, y = load_breast_cancer(return_X_y=True)
-rng = np.random.RandomState(0)
-seen, readings = set(), {}
-while len(seen) < 40:
-    sizes = tuple(int(w) for w in rng.randint(8, 64, size=rng.randint(1, 4)))
-    if sizes in seen:
-        continue
-    seen.add(sizes)
-    SNNClassifier(hidden_layer_sizes=sizes, max_iter=1, random_state=0).fit(X, y)
-    if len(seen) in (10, 40):
-        gc.collect()
-        readings[len(seen)] = rss_mb()
-print(json.dumps(readings))
-"""
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident size from /proc")
 def test_memory_stays_flat_over_a_search_of_new_architectures():
     if keras.backend.backend() == "tensorflow":
-        pytest.skip("TensorFlow keeps each traced train step's graphs (~3 MB an architecture): not fixed, see docs")
+        pytest.skip("TensorFlow keeps each traced train step's graphs (~4 MB an architecture): not fixed, see docs")
     # Before the pool released JAX's staging caches, 30 new architectures grew
     # the process by ~200 MB; the pool itself holds at most 4 networks.
-    done = subprocess.run([sys.executable, "-c", SEARCH_MEMORY_SCRIPT], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    readings = json.loads(done.stdout.strip().splitlines()[-1])
-    assert readings["40"] - readings["10"] < 40, readings
+    # benchmarks/speed.py's long-search figure, in a fresh process of its own.
+    command = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--backend", keras.backend.backend()]
+    command += ["--figures", "search", "--search-fits", "40", "--search-from", "10"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(line for line in out.stdout.splitlines() if line.startswith("search RSS growth"))
+    at_10, at_40 = (float(v) for v in re.search(r"fit 10 -> 40: (\d+) -> (\d+) MB", line).groups())
+    assert at_40 - at_10 < 40, line
