@@ -442,7 +442,6 @@ class BaseSNN(BaseEstimator, ABC):
         the weights reached, even when the loss diverged or Ctrl-C was pressed.
         """
         from ._backend import precision
-        from ._network import get_dense_weights, set_dense_weights
         from ._trainer import get_optimizer_state, set_optimizer_state, trainer_for
         from ._training import run_epochs
 
@@ -457,6 +456,7 @@ class BaseSNN(BaseEstimator, ABC):
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             early_stopping=self.early_stopping,
+            dtype=X_train.dtype,
             previous=None if first_pass else vars(self),
         )
         batch_size = self._batch_size(X_train.shape[0])
@@ -488,7 +488,7 @@ class BaseSNN(BaseEstimator, ABC):
             ) as trainer,
         ):
             if not first_pass:
-                set_dense_weights(trainer.network, self.coefs_, self.intercepts_)
+                trainer.load_dense_weights(self.coefs_, self.intercepts_)
             if not first_pass and incremental:
                 # As MLP: partial_fit continues the optimizer (moments, step
                 # count); every fit, warm-started or not, starts a fresh one.
@@ -509,7 +509,7 @@ class BaseSNN(BaseEstimator, ABC):
                 if validation is not None and not np.isfinite(loss):
                     score = validation_loss = np.nan  # as MLP records it; the best epoch's weights are kept
                 elif validation is not None:
-                    weights = get_dense_weights(trainer.network)
+                    weights = trainer.dense_weights()
                     output = forward(validation[0], *weights, self.activation, out_activation, *sparse_standardization)
                     validation_loss = output_loss(output, Y_val, validation[2], out_activation)
                     score = self._validation_score(output, validation[1], validation[2], encoder)
@@ -519,6 +519,10 @@ class BaseSNN(BaseEstimator, ABC):
                 self._report_epoch(progress, score)
                 return stop
 
+            # Without validation rows or a learning-rate schedule, the epochs
+            # only feed MLP's rule on the training loss, which the backend may
+            # apply itself, several epochs a call.
+            on_loss_alone = validation is None and schedule == "constant"
             interrupted = run_epochs(
                 trainer,
                 X_train,
@@ -530,9 +534,10 @@ class BaseSNN(BaseEstimator, ABC):
                 shuffle=self.shuffle,
                 seed=train_seed,
                 on_epoch_end=on_epoch_end,
+                stopping_rule=progress.loss_rule() if on_loss_alone else None,
                 progress_bar=self.verbose is not True and self.verbose >= 2,  # True == 1
             )
-            return progress, get_dense_weights(trainer.network), get_optimizer_state(trainer), interrupted
+            return progress, trainer.dense_weights(), get_optimizer_state(trainer), interrupted
 
     def _fit_lbfgs(self, train, encoder, standardization, *, hidden_sizes, first_pass, seed):
         """MLP's full-batch L-BFGS from fresh weights (the minibatch solvers' initialization) or the fitted ones."""

@@ -20,8 +20,12 @@ class TrainingProgress:
     ``(True, note)``: it lowered the learning rate, and the count starts over.
     """
 
-    def __init__(self, *, tol, n_iter_no_change, early_stopping, previous=None, on_plateau=None):
+    def __init__(self, *, tol, n_iter_no_change, early_stopping, dtype=np.float64, previous=None, on_plateau=None):
         self.tol = tol
+        # The training loss is compared in the training dtype, as MLP does on
+        # NumPy 2 (a float32 loss minus a Python float is a float32), and as
+        # the backend's compiled rule does (TrainingNetwork.chunk_function).
+        self._as_trained = np.dtype(dtype).type
         self.on_plateau = on_plateau  # () -> (keep training, what to add to the message)
         self.message = None  # the plateau message of the epoch just recorded, if any
         self.n_iter_no_change = n_iter_no_change
@@ -72,7 +76,8 @@ class TrainingProgress:
                 self.best_validation_score = validation_score
                 self.best_weights = weights
         else:
-            if loss > self.best_loss - self.tol:
+            as_trained = self._as_trained
+            if as_trained(loss) > as_trained(as_trained(self.best_loss) - as_trained(self.tol)):
                 self.no_improvement_count += 1
             else:
                 self.no_improvement_count = 0
@@ -86,6 +91,16 @@ class TrainingProgress:
             self.stopped_early = True
             return True
         return False
+
+    def loss_rule(self):
+        """``(best_loss, no_improvement_count, tol, n_iter_no_change)``: the rule's state, for the backend to apply.
+
+        Only the rule on the training loss: with early stopping (or a
+        plateau handler) the estimator looks at every epoch itself.
+        """
+        if self.early_stopping or self.on_plateau is not None:
+            return None
+        return self.best_loss, self.no_improvement_count, self.tol, self.n_iter_no_change
 
     def _plateau_message(self):
         """MLP's message for ``n_iter_no_change`` epochs without improvement."""

@@ -2,10 +2,12 @@
 
 Everything a train step is made of lives here: the losses (MLP's), the L2
 penalty with MLP's scaling, the loss that is reported per epoch, the
-optimizers, how many steps run per call into the backend (and on JAX the
-compiled loop over them), and the pool that keeps compiled networks for the
-next fit of the same shape. The graph itself is ``_network``; feeding batches
-and running epochs is ``_training``.
+optimizers, how many steps run per call into the backend (on JAX the compiled
+loop over a chunk of batches, which may span epochs and applies MLP's
+stopping rule itself), the shapes networks are compiled for (padded to a few
+sizes, so that one compiled network serves many data sets), and the pool that
+keeps compiled networks for the next fit of the same shape. The graph itself
+is ``_network``; feeding batches and running epochs is ``_training``.
 """
 
 from ._backend import start_backend
@@ -21,7 +23,14 @@ import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ._blocks import STREAM_BLOCK_BYTES, batches_in_epoch, rows_per_block  # noqa: E402
-from ._network import build_snn, dense_layers, initial_values, variable_values  # noqa: E402
+from ._network import (  # noqa: E402
+    build_snn,
+    dense_layers,
+    get_dense_weights,
+    initial_values,
+    set_dense_weights,
+    variable_values,
+)
 from ._optimizers import Adam, AdamW, Nadam  # noqa: E402
 
 OPTIMIZERS = {
@@ -81,113 +90,223 @@ LOSSES = {
 }
 
 
-def batches_per_call(steps_per_epoch, batch_bytes):
-    """Train steps per call into the backend, for an epoch of ``steps_per_epoch``.
+# Logits of the classes a padded network does not have: their softmax is 0,
+# and so are their loss and gradient (0 * (-1e9) is 0, where -inf gives NaN).
+_ABSENT_CLASS_LOGIT = -1e9
 
-    Each call costs Python work around the compiled step (~1 ms on
-    TensorFlow, about as much as a step of a small network); running up to 32
-    steps a call halved TensorFlow's epoch time and cut JAX's by ~20%
-    (benchmarks/speed.py). TensorFlow: Keras' ``steps_per_execution``, which
-    runs exactly that many steps a call even across the end of an epoch of a
-    repeated stream, so the count must divide the epoch. JAX: the length of
-    :class:`TrainingNetwork`'s chunks, whose empty slots end any epoch: a
-    power of two, so that training sets of other sizes (CV folds, the calls of
-    ``partial_fit``) mostly share a compiled loop; a chunk's data stay under 8 MB.
+
+def _next_power_of_two(n, smallest):
+    return max(smallest, 1 << (int(n) - 1).bit_length())
+
+
+def padded_widths(n_features, n_outputs, loss):
+    """The input and output widths a network for this data is compiled with.
+
+    Compiling a new shape costs 0.3-0.6 s (XLA), more than a whole fit of a
+    small data set: one fit per data set of a collection compiled once per
+    data set. Inputs are padded with zero columns to a power of two (at
+    least 16, up to 512 features: beyond that compilation is a small part of
+    a fit), softmax outputs with absent classes to a power of two (at least
+    4): their kernels' rows and columns start at zero, receive no gradient
+    and stay zero, so the padded network computes exactly the unpadded one.
+    Other outputs (binary, multilabel, regression) keep their width.
     """
-    if keras.backend.backend() == "tensorflow":
-        return max(d for d in range(1, min(32, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
-    most = min(32, 1 << (steps_per_epoch - 1).bit_length(), rows_per_block(STREAM_BLOCK_BYTES, batch_bytes))
+    width = n_features if n_features > 512 else _next_power_of_two(n_features, 16)
+    outputs = _next_power_of_two(n_outputs, 4) if loss == "categorical" and n_outputs <= 128 else n_outputs
+    return width, outputs
+
+
+def padded_batch_size(batch_size, n_samples):
+    """Rows of a batch as compiled: a data set smaller than a batch is padded (zero weight) to a power of two.
+
+    Such a data set is one batch an epoch of ``n_samples`` rows, a new shape
+    for every size; rows of zero weight add nothing to the loss or its
+    gradient. Larger data keep ``batch_size`` (their last batch is padded to it).
+    """
+    if n_samples >= batch_size:
+        return batch_size
+    return min(_next_power_of_two(n_samples, 16), batch_size)
+
+
+def slots_per_chunk(batch_bytes):
+    """JAX: batches a compiled call holds (a power of two up to 32, the chunk's data under 8 MB).
+
+    The same for every data set of a width, so one compiled loop serves them
+    all; a chunk holds the batches of as many epochs as fit (see
+    :meth:`TrainingNetwork.make_train_function`).
+    """
+    most = min(32, rows_per_block(STREAM_BLOCK_BYTES, batch_bytes))
     return 1 << (most.bit_length() - 1)
 
 
+def batches_per_call(steps_per_epoch):
+    """TensorFlow: train steps per call into the backend, for an epoch of ``steps_per_epoch``.
+
+    Each call costs Python work around the compiled step (~1 ms, about as
+    much as a step of a small network); running up to 32 steps a call halved
+    TensorFlow's epoch time (benchmarks/speed.py). Keras' ``steps_per_execution``
+    runs exactly that many steps a call even across the end of an epoch of a
+    repeated stream, so the count must divide the epoch. (JAX: see
+    :func:`slots_per_chunk`.)
+    """
+    return max(d for d in range(1, min(32, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+
+
+def _embed(value, shape):
+    """``value`` in the top-left corner of zeros of ``shape`` (a padded variable's value)."""
+    value = np.asarray(value)
+    if value.shape == tuple(shape):
+        return value
+    padded = np.zeros(shape, dtype=value.dtype)
+    padded[tuple(slice(0, n) for n in value.shape)] = value
+    return padded
+
+
 class TrainingNetwork(keras.Model):
-    """The network as it trains: MLP's penalized loss, MLP's reported loss, a chunk of steps a call.
+    """The network as it trains: MLP's penalized loss, MLP's reported loss, padded shapes, chunks of steps.
 
     - The L2 penalty is MLP's, ``alpha / 2 * ||W||^2 / sum(w)``: scikit-learn
       divides it by the batch's summed sample weight, so a sample weight of 2
       is the same as a repeated row. A fixed Keras ``kernel_regularizer``
       cannot do that, hence ``compute_loss``.
-    - The epoch loss (``logs["loss"]``) is MLP's ``loss_``: the mean of the
-      batch losses weighted by the batches' sample weight. Keras' own tracker
-      weighs them by rows, zero-weight padding rows included (see
-      ``_training._numpy_chunks``), so ``loss_tracker`` replaces it, as
-      Keras' ``Trainer.compute_loss`` documents for custom losses.
-    - On JAX, one compiled call runs ``batches_per_call`` steps
-      (:meth:`make_train_function`).
+    - The epoch loss is MLP's ``loss_``: the mean of the batch losses weighted
+      by the batches' sample weight. Keras' own tracker weighs them by rows,
+      zero-weight padding rows included (see ``_training._numpy_chunks``), so
+      ``loss_tracker`` replaces it, as Keras' ``Trainer.compute_loss``
+      documents for custom losses.
+    - The network may be wider than the data (:func:`padded_widths`): the
+      fit in progress says how many features and outputs are real
+      (:meth:`use_for`), absent classes get a logit of -1e9, and the weights
+      go in and out in the data's shapes (:meth:`dense_weights`).
+    - On JAX, one compiled call trains a chunk of batches that may span
+      epochs and stops where MLP's rule stops (:meth:`chunk_function`).
     """
 
-    def __init__(self, network, alpha, data_loss, batches_per_call=1, **kwargs):
+    def __init__(self, network, alpha, loss, **kwargs):
         super().__init__(**kwargs)
         self.network = network
-        self.data_loss = data_loss  # a value of LOSSES, in the network's dtype
-        self.batches_per_call = batches_per_call
+        self.data_loss = LOSSES[loss](self.dtype_policy.compute_dtype)  # in the network's dtype
+        self.softmax_outputs = loss == "categorical"
         self.penalized = alpha > 0
-        # A variable, not a constant of the traced step: one compiled network
-        # serves every alpha of a grid search (assign a new value before a fit).
-        self.alpha = keras.Variable(float(alpha), trainable=False, dtype=self.dtype_policy.variable_dtype, name="alpha")
-        self.loss_tracker = keras.metrics.Mean(name="loss", dtype=self.dtype_policy.variable_dtype)
+        variable_dtype = self.dtype_policy.variable_dtype
+        # Variables, not constants of the traced step: one compiled network
+        # serves every alpha of a grid search and every class count of its
+        # padded width (assigned before each fit).
+        self.alpha = keras.Variable(float(alpha), trainable=False, dtype=variable_dtype, name="alpha")
+        self.input_width = int(network.inputs[0].shape[-1])
+        self.output_width = int(network.outputs[0].shape[-1])
+        self.class_logit_offset = keras.Variable(
+            np.zeros(self.output_width), trainable=False, dtype=variable_dtype, name="class_logit_offset"
+        )
+        self.loss_tracker = keras.metrics.Mean(name="loss", dtype=variable_dtype)
         self._kernels_of = dense_layers(network)
-
-    def __setattr__(self, name, value):
-        # Keras' JAX trainer stores the whole training state (a dict of ~140
-        # arrays) in ``_jax_state`` after every step; Layer.__setattr__ walks it
-        # looking for variables to track, which there never are: that walk took
-        # ~40% of a small network's epoch (benchmarks/speed.py). Skip it.
-        # tests/test_trainer.py checks that Keras still assigns this name.
-        if name == "_jax_state":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
+        self._chunk_function = None
+        self.n_features, self.n_outputs = self.input_width, self.output_width
 
     @property
     def metrics(self):
         return [self.loss_tracker]
 
-    def make_train_function(self, force=False):
-        """On JAX: a train function that runs a chunk of batches per call.
+    def use_for(self, n_features, n_outputs):
+        """Set the data's real widths for the next fit (the rest of the input and output is padding)."""
+        self.n_features, self.n_outputs = n_features, n_outputs
+        offset = np.where(np.arange(self.output_width) < n_outputs, 0.0, _ABSENT_CLASS_LOGIT)
+        self.class_logit_offset.assign(offset.astype(self.class_logit_offset.dtype))
 
-        Keras' JAX trainer calls the compiled step once per batch; the Python
-        work around each call (the fit loop, callbacks, passing ~140 arrays of
-        state in and out) cost ~20% of a (100,) * 20 network's epoch. Here one
-        compiled loop (``lax.scan``) runs ``batches_per_call`` steps of Keras'
-        own ``train_step``. The data come as a chunk ``(x, y, sample_weight,
-        active)`` with a leading axis of ``batches_per_call``; an epoch's last
-        chunk may hold empty slots (``active`` False) that leave the state as
-        it is, so any epoch length shares one compiled loop.
+    def load_values(self, values):
+        """Load the network's variables from values in the data's shapes (``_network.initial_values``)."""
+        for variable, value in zip(self.network.variables, values, strict=True):
+            variable.assign(_embed(value, variable.shape))
+
+    def dense_weights(self):
+        """``(coefs, intercepts)`` in the data's shapes, as NumPy arrays."""
+        coefs, intercepts = get_dense_weights(self.network)
+        coefs[0] = coefs[0][: self.n_features]
+        coefs[-1], intercepts[-1] = coefs[-1][:, : self.n_outputs], intercepts[-1][: self.n_outputs]
+        return coefs, intercepts
+
+    def load_dense_weights(self, coefs, intercepts):
+        """Load kernels and biases given in the data's shapes."""
+        layers = dense_layers(self.network)
+        padded_coefs = [_embed(w, layer.kernel.shape) for w, layer in zip(coefs, layers, strict=True)]
+        padded_intercepts = [_embed(b, layer.bias.shape) for b, layer in zip(intercepts, layers, strict=True)]
+        set_dense_weights(self.network, padded_coefs, padded_intercepts)
+
+    def chunk_function(self):
+        """JAX: the compiled call that trains a chunk of batches, epochs and MLP's stopping rule included.
+
+        Keras' fit loop calls the compiled step once per batch (or chunk of
+        batches) and runs callbacks and Python bookkeeping per epoch: on a
+        small data set, whose epoch is a step or two, that work cost more
+        than the training. Here one call (``lax.scan`` over Keras' own
+        ``train_step``) trains a chunk ``(x, y, sample_weight, active,
+        epoch_end)`` of batches with a leading axis of slots; the batches may
+        belong to several epochs. At each epoch's end it records the epoch's
+        loss, resets the loss tracker and applies MLP's rule on the training
+        loss (``_stopping.TrainingProgress``, in the training dtype, as the
+        estimator replays it): once it says stop, or the loss is not finite,
+        the remaining slots leave the state as it is, as do empty slots
+        (``active`` False). ``rule = (best_loss, no_improvement_count,
+        stopped)`` carries across calls; ``limits = (tol, n_iter_no_change,
+        apply_rule)``, where ``apply_rule`` False leaves stopping to the
+        estimator, epoch by epoch. Returns ``(state, rule, losses, ends)``:
+        per slot, the loss of the epoch ending there and whether one did.
         """
-        if keras.backend.backend() != "jax":
-            return super().make_train_function(force)
-        if self.train_function is not None and not force:
-            return
+        if self._chunk_function is None:
+            self._chunk_function = self._make_chunk_function()
+        return self._chunk_function
+
+    def _make_chunk_function(self):
         import jax
+        import jax.numpy as jnp
 
-        def train_or_skip(state, slot):
-            *batch, active = slot
-            return jax.lax.cond(active, lambda s: self.train_step(s, tuple(batch))[1], lambda s: s, state), None
+        def epoch_loss(metrics_variables):
+            with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metrics_variables))):
+                return self.loss_tracker.result()
 
-        def train_chunk(state, chunk):
-            state, _ = jax.lax.scan(train_or_skip, state, chunk)
-            # The logs of the chunk's last step: the metrics' results (the loss
-            # tracker's mean so far) read from the new state.
-            with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, state[3]))):
-                logs = self.get_metrics_result()
-            return logs, state
+        def slot(carry, batch):
+            (state, (best, count, stopped)), (tol, patience, apply_rule) = carry
+            x, y, sample_weight, active, epoch_end = batch
+            run = active & ~stopped
+            state = jax.lax.cond(run, lambda s: self.train_step(s, (x, y, sample_weight))[1], lambda s: s, state)
+            *variables, metrics_variables = state
+            loss = epoch_loss(metrics_variables)
+            ends = run & epoch_end
+            # MLP's _update_no_improvement_count, as TrainingProgress.update
+            count_after = jnp.where(loss > best - tol, count + 1, 0).astype(count.dtype)
+            stop = ~jnp.isfinite(loss) | (apply_rule & (count_after > patience))
+            rule = (
+                jnp.where(ends, jnp.minimum(best, loss), best),
+                jnp.where(ends, count_after, count),
+                stopped | (ends & stop),
+            )
+            # Keras' fit resets the metrics as an epoch begins (a Mean: zeros)
+            metrics_variables = [jnp.where(ends, jnp.zeros_like(v), v) for v in metrics_variables]
+            return (((*variables, metrics_variables), rule), (tol, patience, apply_rule)), (loss, ends)
 
-        if self.jit_compile and not self.run_eagerly:
-            train_chunk = jax.jit(train_chunk, donate_argnums=0)
-        in_flight = []
+        def train_chunk(state, rule, limits, chunk):
+            ((state, rule), _), (losses, ends) = jax.lax.scan(slot, ((state, rule), limits), chunk)
+            return state, rule, losses, ends
 
-        def train_function(state, iterator):
-            logs, state = train_chunk(state, next(iterator))
-            # JAX returns before it computes: unchecked, Python would queue
-            # the whole epoch's chunks (a copy of X) ahead of the computation.
-            # One chunk in flight still overlaps Python's next gather with it.
-            if in_flight:
-                jax.block_until_ready(in_flight.pop())
-            in_flight.append(logs)
-            return logs, state
+        if self.run_eagerly:
+            return train_chunk
+        return jax.jit(train_chunk, donate_argnums=0)
 
-        self.train_function = train_function
+    def training_state(self):
+        """JAX: the values of every variable a train step reads and writes (Keras' stateless train state)."""
+        return (
+            [v.value for v in self.trainable_variables],
+            [v.value for v in self.non_trainable_variables],
+            [v.value for v in self.optimizer.variables],
+            [v.value for v in self.metrics_variables],
+        )
+
+    def load_training_state(self, state):
+        """JAX: assign a train state back to the variables."""
+        owners = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables)
+        for variables, values in zip((*owners, self.metrics_variables), state):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
 
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)
@@ -195,6 +314,8 @@ class TrainingNetwork(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # The loss itself, not through ``compile(loss=...)``: Keras' CompileLoss
         # casts it to floatx (float32), which rounded a float64 fit's loss_.
+        if self.softmax_outputs:  # absent classes (padding) get no probability
+            y_pred = y_pred + ops.cast(self.class_logit_offset, y_pred.dtype)
         loss = self.data_loss(y, y_pred, sample_weight)
         if sample_weight is None:
             total_weight = ops.cast(ops.shape(y_pred)[0], loss.dtype)
@@ -221,11 +342,9 @@ def set_optimizer_state(trainer, state):
         variable.assign(value)
 
 
-def _compile(network, *, n_features, n_outputs, loss, solver, solver_params, learning_rate, alpha, dtype, steps):
+def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype, steps):
     on_tensorflow = keras.backend.backend() == "tensorflow"
-    trainer = TrainingNetwork(
-        network, alpha, LOSSES[loss](dtype), batches_per_call=1 if on_tensorflow else steps, dtype=dtype
-    )
+    trainer = TrainingNetwork(network, alpha, loss, dtype=dtype)
     trainer.compile(
         optimizer=OPTIMIZERS[solver](learning_rate=learning_rate, **solver_params),
         jit_compile="auto",
@@ -234,8 +353,8 @@ def _compile(network, *, n_features, n_outputs, loss, solver, solver_params, lea
     # Build the loss and metrics now, on a dummy batch: left to the first fit,
     # Keras builds them from a batch it draws from the data (and from NumPy's
     # global generator), so a new network's first fit would shuffle differently
-    # from a reused one's.
-    dummy = np.zeros((1, n_features), dtype=dtype), np.zeros((1, n_outputs), dtype=dtype)
+    # from a reused one's. (On JAX, sksnn's own loop trains: see chunk_function.)
+    dummy = np.zeros((1, trainer.input_width), dtype=dtype), np.zeros((1, trainer.output_width), dtype=dtype)
     trainer.fit(*dummy, epochs=0, shuffle=False, verbose=0)
     trainer.optimizer.build(trainer.trainable_variables)
     trainer.initial_optimizer_state = get_optimizer_state(trainer)
@@ -343,14 +462,14 @@ def trainer_for(
     """
     # Keras' optimizers refuse an int learning rate; scikit-learn accepts any Real.
     learning_rate, alpha = float(learning_rate), float(alpha)
-    steps = batches_per_call(
-        batches_in_epoch(n_samples, batch_size), batch_size * n_features * np.dtype(dtype).itemsize
-    )
+    input_width, output_width = padded_widths(n_features, n_outputs, loss)
+    # TensorFlow's steps per call are a setting of the compiled network; JAX's chunks are shapes of a call.
+    steps = batches_per_call(batches_in_epoch(n_samples, batch_size)) if keras.backend.backend() == "tensorflow" else 1
     spec = {**spec, "hidden_layer_sizes": tuple(spec["hidden_layer_sizes"])}
     key = (
         keras.backend.backend(),
-        n_features,
-        n_outputs,
+        input_width,
+        output_width,
         tuple(sorted(spec.items())),
         loss,
         solver,
@@ -361,11 +480,9 @@ def trainer_for(
     )
     trainer = _POOL.take(key)
     if trainer is None:
-        network = build_snn(n_features, n_outputs, output_activation="identity", dtype=dtype, seed=seed, **spec)
+        network = build_snn(input_width, output_width, output_activation="identity", dtype=dtype, seed=seed, **spec)
         trainer = _compile(
             network,
-            n_features=n_features,
-            n_outputs=n_outputs,
             loss=loss,
             solver=solver,
             solver_params=solver_params,
@@ -375,14 +492,14 @@ def trainer_for(
             steps=steps,
         )
     else:
-        # Same architecture, so the variables (weights and dropout seed state) pair up.
-        initialization = {k: spec[k] for k in ("hidden_layer_sizes", "kernel_initializer", "dropout")}
-        fresh = initial_values(n_features, n_outputs, dtype=dtype, seed=seed, **initialization)
-        for variable, value in zip(trainer.network.variables, fresh, strict=True):
-            variable.assign(value)
         set_optimizer_state(trainer, trainer.initial_optimizer_state)
         trainer.optimizer.learning_rate = learning_rate
         trainer.alpha.assign(alpha)
+    # The data's own shapes draw the initial values (LeCun's variance is
+    # 1 / fan_in of the real inputs); the padding starts, and stays, at zero.
+    initialization = {k: spec[k] for k in ("hidden_layer_sizes", "kernel_initializer", "dropout")}
+    trainer.load_values(initial_values(n_features, n_outputs, dtype=dtype, seed=seed, **initialization))
+    trainer.use_for(n_features, n_outputs)
     try:
         yield trainer
     finally:

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from sksnn import _trainer
+from sksnn import _trainer, _training
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -43,17 +43,107 @@ def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(ta
     assert clf.loss_ == pytest.approx(log_losses + penalty, rel=1e-6)
 
 
-def test_batches_per_call_divide_the_epoch_on_tensorflow_and_are_a_bounded_power_of_two_on_jax(monkeypatch):
-    monkeypatch.setattr(_trainer.keras.backend, "backend", lambda: "tensorflow")
+def test_tensorflow_batches_per_call_divide_the_epoch_and_jax_chunks_are_a_bounded_power_of_two():
     for steps in (1, 7, 15, 16, 37, 625, 1000):
-        chosen = _trainer.batches_per_call(steps, batch_bytes=100)
+        chosen = _trainer.batches_per_call(steps)
         assert steps % chosen == 0 and 1 <= chosen <= 32
-    assert _trainer.batches_per_call(625, batch_bytes=100) == 25
-    monkeypatch.setattr(_trainer.keras.backend, "backend", lambda: "jax")
-    chosen = [_trainer.batches_per_call(s, batch_bytes=100) for s in (1, 2, 5, 7, 8, 9, 15, 16, 37, 625)]
-    assert chosen == [1, 2, 8, 8, 8, 16, 16, 16, 32, 32]  # powers of two, the epoch's steps in one call up to 32
-    # a chunk stays under 8 MB
-    assert [_trainer.batches_per_call(625, batch_bytes=b) for b in (2**20, 3 * 2**20, 2**24)] == [8, 2, 1]
+    assert _trainer.batches_per_call(625) == 25
+    # one chunk length for every data set of a width, its data under 8 MB
+    assert [_trainer.slots_per_chunk(b) for b in (100, 2**18, 2**20, 3 * 2**20, 2**24)] == [32, 32, 8, 2, 1]
+
+
+def test_networks_are_compiled_for_a_few_padded_widths():
+    widths = [_trainer.padded_widths(n, 1, "binary")[0] for n in (1, 9, 16, 17, 100, 262, 512, 513, 784)]
+    assert widths == [16, 16, 16, 32, 128, 512, 512, 513, 784]
+    assert [_trainer.padded_widths(4, k, "categorical")[1] for k in (3, 4, 5, 10, 100, 129)] == [4, 4, 8, 16, 128, 129]
+    for loss in ("binary", "squared_error", "poisson"):  # only softmax outputs can hold absent classes
+        assert _trainer.padded_widths(4, 3, loss)[1] == 3
+    # a data set smaller than a batch: its one batch is padded to a power of two, at most the batch size
+    sizes = [_trainer.padded_batch_size(200, n) for n in (5, 16, 17, 100, 150, 199, 200, 5000)]
+    assert sizes == [16, 16, 32, 128, 200, 200, 200, 200]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_padded_network_computes_what_the_unpadded_one_computes(monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    # 5 features and 3 classes: trained in a network of 16 inputs and 4 outputs
+    X, y = make_classification(150, 5, n_informative=3, n_classes=3, random_state=0)
+    weights = np.random.RandomState(0).uniform(0.5, 2, 150)
+
+    def fit():
+        _trainer._POOL.clear()
+        clf = SNNClassifier(hidden_layer_sizes=(8, 8), batch_size=32, max_iter=20, alpha=1e-2, random_state=0)
+        return clf.fit(X, y, sample_weight=weights)
+
+    padded = fit()
+    monkeypatch.setattr(_trainer, "padded_widths", lambda n_features, n_outputs, loss: (n_features, n_outputs))
+    exact = fit()
+    assert [c.shape for c in padded.coefs_] == [c.shape for c in exact.coefs_] == [(5, 8), (8, 8), (8, 3)]
+    assert padded.n_iter_ == exact.n_iter_
+    assert padded.loss_curve_ == pytest.approx(exact.loss_curve_, rel=1e-6)
+    for ours, theirs in zip(padded.coefs_ + padded.intercepts_, exact.coefs_ + exact.intercepts_):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(padded.predict_proba(X), exact.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_data_sets_of_other_widths_and_class_counts_share_one_compiled_network(monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    compiled = []
+    compile_once = _trainer._compile
+    monkeypatch.setattr(_trainer, "_compile", lambda *a, **k: compiled.append(1) or compile_once(*a, **k))
+    _trainer._POOL.clear()
+    for n_features, n_classes in [(9, 3), (12, 4), (16, 3), (10, 4)]:  # all in 16 inputs, 4 outputs
+        X, y = make_classification(300, n_features, n_informative=4, n_classes=n_classes, random_state=0)
+        clf = SNNClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
+        assert clf.coefs_[0].shape == (n_features, 8) and clf.predict_proba(X).shape == (300, n_classes)
+        np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1)
+    assert len(compiled) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tol", [1e-3, 0.0, 1e9])
+def test_the_compiled_stopping_rule_stops_where_the_estimators_rule_stops(monkeypatch, dtype, tol):
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier, _stopping
+
+    # Several epochs a call, stopped by the backend's own copy of MLP's rule,
+    # against one epoch a call with the estimator deciding after each.
+    X, y = make_classification(60, 4, random_state=0)
+    X = X.astype(dtype)
+
+    def fit(warm_start_from=None):
+        clf = SNNClassifier(hidden_layer_sizes=(8,), max_iter=150, tol=tol, n_iter_no_change=3, random_state=0)
+        if warm_start_from is not None:
+            clf.set_params(warm_start=True, max_iter=40)
+            vars(clf).update(warm_start_from)
+        return clf.fit(X, y)
+
+    several, epoch_by_epoch = fit(), None
+    with monkeypatch.context() as patched:
+        patched.setattr(_stopping.TrainingProgress, "loss_rule", lambda self: None)
+        epoch_by_epoch = fit()
+    assert several.n_iter_ == epoch_by_epoch.n_iter_ and several.loss_curve_ == epoch_by_epoch.loss_curve_
+    assert several._no_improvement_count == epoch_by_epoch._no_improvement_count
+    if tol == 1e9:  # no epoch after the first improves: stops once n_iter_no_change + 1 did not
+        assert several.n_iter_ == 5
+    elif tol == 1e-3:
+        assert 5 < several.n_iter_ < 150  # stopped by the rule, within a chunk of epochs
+    for ours, theirs in zip(several.coefs_, epoch_by_epoch.coefs_):
+        np.testing.assert_array_equal(ours, theirs)
+    # a warm start continues the count where the last fit left it, on both paths
+    again = fit(dict(vars(several)))
+    with monkeypatch.context() as patched:
+        patched.setattr(_stopping.TrainingProgress, "loss_rule", lambda self: None)
+        again_by_epoch = fit(dict(vars(epoch_by_epoch)))
+    assert again.n_iter_ == again_by_epoch.n_iter_ and again.loss_curve_ == again_by_epoch.loss_curve_
 
 
 def test_a_grid_over_alpha_and_learning_rate_compiles_once_and_fits_as_fresh_networks(monkeypatch):
@@ -105,7 +195,8 @@ def test_training_by_chunks_of_batches_equals_one_batch_a_call(monkeypatch):
     from sksnn import SNNClassifier
 
     # 130 rows in batches of 4: 33 steps an epoch, the last of 2 rows. On JAX
-    # that is a chunk of 32 batches and one of a single batch and 31 empty
+    # chunks of 32 batches: one ends with the first epoch's last batch and
+    # holds the second's first 31, the last holds 2 batches and 30 empty
     # slots, which must not train; on TensorFlow 3 calls of 11 steps.
     X, y = make_classification(130, 5, n_informative=3, n_classes=3, random_state=0)
 
@@ -114,36 +205,14 @@ def test_training_by_chunks_of_batches_equals_one_batch_a_call(monkeypatch):
         return SNNClassifier(hidden_layer_sizes=(8, 8), batch_size=4, max_iter=2, random_state=0).fit(X, y)
 
     by_chunks = fit()
-    monkeypatch.setattr(_trainer, "batches_per_call", lambda steps_per_epoch, batch_bytes: 1)
+    monkeypatch.setattr(_trainer, "batches_per_call", lambda steps_per_epoch: 1)  # TensorFlow
+    monkeypatch.setattr(_training, "slots_per_chunk", lambda batch_bytes: 1)  # JAX
     one_a_call = fit()
     iterations = [model._optimizer_state[0] for model in (by_chunks, one_a_call)]
     assert iterations == [66, 66]  # the optimizer's step count: 2 epochs of 33 steps
     for chunked, single in zip(by_chunks.coefs_ + by_chunks.intercepts_, one_a_call.coefs_ + one_a_call.intercepts_):
         np.testing.assert_allclose(chunked, single, rtol=1e-5, atol=1e-6)
     assert by_chunks.loss_curve_ == pytest.approx(one_a_call.loss_curve_, rel=1e-6)
-
-
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="Keras' JAX trainer's attribute")
-def test_keras_jax_trainer_still_assigns_the_state_attribute_whose_tracking_is_skipped(monkeypatch):
-    # TrainingNetwork.__setattr__ skips Layer's tracking walk for `_jax_state`
-    # (~40% of a small network's epoch). Keras may rename it: the skip would
-    # then silently stop working. This pins the name Keras assigns in fit.
-    from sklearn.datasets import make_classification
-
-    from sksnn import SNNClassifier
-
-    assigned = []
-    original = _trainer.TrainingNetwork.__setattr__
-
-    def record(self, name, value):
-        assigned.append(name)
-        return original(self, name, value)
-
-    monkeypatch.setattr(_trainer.TrainingNetwork, "__setattr__", record)
-    _trainer._POOL.clear()
-    X, y = make_classification(60, 4, random_state=0)
-    SNNClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y)
-    assert "_jax_state" in assigned
 
 
 @pytest.mark.slow

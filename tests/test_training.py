@@ -10,48 +10,69 @@ import pytest
 from sksnn import _training
 
 
-def _epoch(stream, n_chunks):
-    """The batches of ``n_chunks`` chunks, with each batch's ``active`` flag."""
-    batches = []
-    for x, y, w, active in (next(stream) for _ in range(n_chunks)):
-        batches += [(x[i], y[i], w[i], active[i]) for i in range(len(active))]
-    return batches
+def _slots(chunks):
+    """Every slot of ``chunks`` as ``(x, y, w, active, epoch_end)``, and the epochs begun by chunk."""
+    slots, begun = [], []
+    for (x, y, w, active, ends), epochs in chunks:
+        slots += [(x[i], y[i], w[i], active[i], ends[i]) for i in range(len(active))]
+        begun.append(epochs)
+    return slots, begun
+
+
+def _chunks(X, Y, w, standardization, slots, shuffle=True, seed=3, epochs=2, whole_epochs=False, widths=(2, 1)):
+    return _training._numpy_chunks(
+        X, Y, w, standardization, batch_size=4, slots=slots, widths=widths, epochs=epochs,
+        shuffle=shuffle, seed=seed, whole_epochs=whole_epochs,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("batches_per_chunk", [1, 2, 5])
-def test_numpy_chunks_cover_every_row_once_per_epoch_in_a_new_order(dtype, batches_per_chunk):
+@pytest.mark.parametrize("slots", [1, 2, 5])
+@pytest.mark.parametrize("whole_epochs", [False, True])
+def test_numpy_chunks_cover_every_row_once_per_epoch_in_a_new_order(dtype, slots, whole_epochs):
     X = np.arange(20, dtype=dtype).reshape(10, 2)
     Y = np.arange(10, dtype=dtype)[:, None]
     sample_weight = np.linspace(1, 2, 10)
     mean, scale = np.array([1, 2], dtype=dtype), np.array([2, 4], dtype=dtype)
-    chunks = -(-3 // batches_per_chunk)  # 3 batches of 4 rows an epoch
-    stream = _training._numpy_chunks(X, Y, sample_weight, (mean, scale), 4, batches_per_chunk, True, seed=3)
-    epochs = [_epoch(stream, chunks) for _ in range(2)]
+    # 3 batches of 4 rows an epoch, the last one short: padded with rows of zero weight
+    batches, begun = _slots(_chunks(X, Y, sample_weight, (mean, scale), slots, whole_epochs=whole_epochs))
+    active = [b for b in batches if b[3]]
+    assert len(active) == 6 and all(len(part) == 4 for b in batches for part in b[:3])
+    assert [b[4] for b in active] == [False, False, True] * 2
+    assert not any(b[2].any() or b[0].any() for b in batches if not b[3])  # empty slots hold nothing
+    assert [e for epochs in begun for e in epochs] == [0, 1]
+    if whole_epochs:  # a chunk never holds the batches of two epochs
+        assert all(len(epochs) <= 1 for epochs in begun)
+        assert len(batches) == 2 * slots * -(-3 // slots)
+    else:  # chunks are full but the last
+        assert len(batches) == slots * -(-6 // slots)
+    epochs = [active[:3], active[3:]]
     for epoch in epochs:
-        # one shape for every batch: the short last one is padded with rows of
-        # zero weight, and the chunk's slots after it are inactive
-        assert [len(part) for batch in epoch for part in batch[:3]] == [4] * 3 * chunks * batches_per_chunk
-        assert [batch[3] for batch in epoch] == [True] * 3 + [False] * (chunks * batches_per_chunk - 3)
         assert not epoch[2][2][2:].any() and not epoch[2][0][2:].any()
-        assert not any(batch[2].any() or batch[0].any() for batch in epoch[3:])
         x, y, w = (
             np.concatenate([part[:2] if i == 2 else part for i, part in enumerate(parts)])
-            for parts in zip(*(batch[:3] for batch in epoch[:3]))
+            for parts in zip(*(batch[:3] for batch in epoch))
         )
         assert x.dtype == dtype  # Keras' own array adapter would cast float64 to float32
         rows = y[:, 0].astype(int)
         assert sorted(rows) == list(range(10))
         np.testing.assert_array_equal(x, (X[rows] - mean) / scale)
-        np.testing.assert_array_equal(w, sample_weight[rows])
-    orders = [np.concatenate([b[1][:, 0] for b in epoch[:3]]) for epoch in epochs]
+        np.testing.assert_array_equal(w, sample_weight[rows].astype(dtype))  # in the training dtype
+    orders = [np.concatenate([b[1][:, 0] for b in epoch]) for epoch in epochs]
     assert not np.array_equal(*orders)
-    again = _training._numpy_chunks(X, Y, sample_weight, (mean, scale), 4, batches_per_chunk, True, seed=3)
-    np.testing.assert_array_equal(next(again)[1][0], epochs[0][0][1])
+    again, _ = _slots(_chunks(X, Y, sample_weight, (mean, scale), slots, whole_epochs=whole_epochs))
+    np.testing.assert_array_equal(again[0][1], batches[0][1])
     X_copy = X.copy()
-    unweighted = _epoch(_training._numpy_chunks(X, Y, None, (mean, scale), 4, batches_per_chunk, False, seed=0), chunks)
+    unweighted, _ = _slots(_chunks(X, Y, None, (mean, scale), slots, shuffle=False, epochs=1))
     np.testing.assert_array_equal(X, X_copy)
     np.testing.assert_array_equal(np.concatenate([b[2] for b in unweighted[:3]]), [1] * 10 + [0] * 2)
+
+
+def test_numpy_chunks_pad_columns_to_the_networks_widths():
+    X, Y = np.ones((6, 3)), np.ones((6, 2))
+    (x, y, *_), _ = next(_chunks(X, Y, None, None, slots=2, epochs=1, widths=(16, 4)))
+    assert x.shape == (2, 4, 16) and y.shape == (2, 4, 4)
+    assert x[0, :, :3].all() and not x[..., 3:].any() and y[0, :, :2].all() and not y[..., 2:].any()
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux's /proc peak-RSS reset")
