@@ -8,7 +8,7 @@ stays cheap. The modules that import Keras call :func:`start_backend` first.
 Quiet: TensorFlow's C++ side writes ~15-30 lines to stderr on a CPU machine
 (oneDNN, CUDA probing with an E-level ``cuInit`` line, CPU features, a
 ``Not handling type DT_DOUBLE`` per float64 op traced), none of them about the
-user's model; and after five architectures, a Python warning that Keras'
+user's model; and after five architectures, a Python warning that the
 train function retraces (each new architecture traces it once, by design),
 which is filtered out. Unless the user configured TensorFlow's logging
 (``TF_CPP_MIN_LOG_LEVEL`` set), sksnn sets its level to 2 (errors only) and
@@ -65,21 +65,22 @@ def start_backend():
 
 
 class _KerasRetracing:
-    """A logging filter: drops TensorFlow's "triggered tf.function retracing" warning about Keras' train functions."""
+    """A logging filter: drops TensorFlow's "triggered tf.function retracing" warning about the train functions."""
 
     def filter(self, record):
         message = record.getMessage()
-        return not ("triggered tf.function retracing" in message and "TensorFlowTrainer." in message)
+        ours = "TensorFlowTrainer." in message or "train_sksnn_chunk" in message
+        return not ("triggered tf.function retracing" in message and ours)
 
 
 def _hush_keras_retracing_warning():
-    """Keep TensorFlow from warning, in a search over architectures, that Keras' train step retraces.
+    """Keep TensorFlow from warning, in a search over architectures, that the train step retraces.
 
     Every new architecture is a new network whose train function is traced
     once, by design (the pool reuses it for the next fit of that shape);
     TensorFlow counts those traces across networks and, after five, warns on
-    stderr about "excessive retracing" of Keras' function. Only that warning
-    about Keras' own train functions is dropped, not the user's.
+    stderr about "excessive retracing" of the function. Only that warning
+    about sksnn's and Keras' own train functions is dropped, not the user's.
     """
     import tensorflow as tf
 

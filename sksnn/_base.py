@@ -483,8 +483,6 @@ class BaseSNN(BaseEstimator, ABC):
                 alpha=self.alpha,
                 dtype=dtype,
                 seed=init_seed,
-                n_samples=X_train.shape[0],
-                batch_size=batch_size,
             ) as trainer,
         ):
             if not first_pass:

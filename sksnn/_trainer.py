@@ -22,7 +22,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ._blocks import STREAM_BLOCK_BYTES, batches_in_epoch, rows_per_block  # noqa: E402
+from ._blocks import STREAM_BLOCK_BYTES, rows_per_block  # noqa: E402
 from ._network import (  # noqa: E402
     build_snn,
     dense_layers,
@@ -129,27 +129,15 @@ def padded_batch_size(batch_size, n_samples):
 
 
 def slots_per_chunk(batch_bytes):
-    """JAX: batches a compiled call holds (a power of two up to 32, the chunk's data under 8 MB).
+    """Batches a compiled call holds: a power of two up to 32, the chunk's data under 8 MB.
 
     The same for every data set of a width, so one compiled loop serves them
     all; a chunk holds the batches of as many epochs as fit (see
-    :meth:`TrainingNetwork.make_train_function`).
+    :meth:`TrainingNetwork.chunk_trainer`). Each call costs Python work around
+    the compiled loop, about as much as a step of a small network.
     """
     most = min(32, rows_per_block(STREAM_BLOCK_BYTES, batch_bytes))
     return 1 << (most.bit_length() - 1)
-
-
-def batches_per_call(steps_per_epoch):
-    """TensorFlow: train steps per call into the backend, for an epoch of ``steps_per_epoch``.
-
-    Each call costs Python work around the compiled step (~1 ms, about as
-    much as a step of a small network); running up to 32 steps a call halved
-    TensorFlow's epoch time (benchmarks/speed.py). Keras' ``steps_per_execution``
-    runs exactly that many steps a call even across the end of an epoch of a
-    repeated stream, so the count must divide the epoch. (JAX: see
-    :func:`slots_per_chunk`.)
-    """
-    return max(d for d in range(1, min(32, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
 def _embed(value, shape):
@@ -178,8 +166,8 @@ class TrainingNetwork(keras.Model):
       fit in progress says how many features and outputs are real
       (:meth:`use_for`), absent classes get a logit of -1e9, and the weights
       go in and out in the data's shapes (:meth:`dense_weights`).
-    - On JAX, one compiled call trains a chunk of batches that may span
-      epochs and stops where MLP's rule stops (:meth:`chunk_function`).
+    - One compiled call trains a chunk of batches that may span epochs and
+      stops where MLP's rule stops (:meth:`chunk_trainer`).
     """
 
     def __init__(self, network, alpha, loss, **kwargs):
@@ -232,31 +220,38 @@ class TrainingNetwork(keras.Model):
         padded_intercepts = [_embed(b, layer.bias.shape) for b, layer in zip(intercepts, layers, strict=True)]
         set_dense_weights(self.network, padded_coefs, padded_intercepts)
 
-    def chunk_function(self):
-        """JAX: the compiled call that trains a chunk of batches, epochs and MLP's stopping rule included.
+    def chunk_trainer(self):
+        """What trains a chunk of batches, the epochs' ends and MLP's stopping rule included.
 
-        Keras' fit loop calls the compiled step once per batch (or chunk of
-        batches) and runs callbacks and Python bookkeeping per epoch: on a
-        small data set, whose epoch is a step or two, that work cost more
-        than the training. Here one call (``lax.scan`` over Keras' own
-        ``train_step``) trains a chunk ``(x, y, sample_weight, active,
-        epoch_end)`` of batches with a leading axis of slots; the batches may
-        belong to several epochs. At each epoch's end it records the epoch's
-        loss, resets the loss tracker and applies MLP's rule on the training
-        loss (``_stopping.TrainingProgress``, in the training dtype, as the
+        Keras' fit loop calls the compiled step once per batch (or
+        ``steps_per_execution`` batches) and runs callbacks and Python
+        bookkeeping per epoch: on a small data set, whose epoch is a step or
+        two, that work cost more than the training (TensorFlow: ~9 ms an
+        epoch). Here one compiled call runs Keras' own ``train_step`` over a
+        chunk ``(x, y, sample_weight, active, epoch_end)`` of batches with a
+        leading axis of slots; the batches may belong to several epochs. At
+        each epoch's end it records the epoch's loss, resets the loss tracker
+        and applies MLP's rule on the training loss
+        (``_stopping.TrainingProgress``, in the training dtype, as the
         estimator replays it): once it says stop, or the loss is not finite,
-        the remaining slots leave the state as it is, as do empty slots
-        (``active`` False). ``rule = (best_loss, no_improvement_count,
-        stopped)`` carries across calls; ``limits = (tol, n_iter_no_change,
-        apply_rule)``, where ``apply_rule`` False leaves stopping to the
-        estimator, epoch by epoch. Returns ``(state, rule, losses, ends)``:
-        per slot, the loss of the epoch ending there and whether one did.
+        the remaining slots leave the network as it is, as do empty slots
+        (``active`` False).
+
+        Returns a :class:`_ChunkTrainer`: called with ``(chunk, rule,
+        limits)``, where ``rule = (best_loss, no_improvement_count, stopped)``
+        carries from call to call and ``limits = (tol, n_iter_no_change,
+        apply_rule)`` (``apply_rule`` False leaves stopping to the estimator,
+        epoch by epoch), it returns ``(rule, losses, ends)``: per slot, the
+        loss of the epoch ending there and whether one did.
         """
         if self._chunk_function is None:
-            self._chunk_function = self._make_chunk_function()
-        return self._chunk_function
+            backend = keras.backend.backend()
+            self._chunk_function = self._jax_chunk_function() if backend == "jax" else self._tf_chunk_function()
+        if keras.backend.backend() == "jax":
+            return _StatelessChunkTrainer(self, self._chunk_function)
+        return _ChunkTrainer(self._chunk_function)
 
-    def _make_chunk_function(self):
+    def _jax_chunk_function(self):
         import jax
         import jax.numpy as jnp
 
@@ -291,6 +286,39 @@ class TrainingNetwork(keras.Model):
         if self.run_eagerly:
             return train_chunk
         return jax.jit(train_chunk, donate_argnums=0)
+
+    def _tf_chunk_function(self):
+        import tensorflow as tf
+
+        dtype = self.loss_tracker.dtype
+
+        def train_sksnn_chunk(chunk, rule, limits):
+            x, y, sample_weight, active, epoch_end = chunk
+            best, count, stopped = rule
+            tol, patience, apply_rule = limits
+            losses = tf.TensorArray(dtype, size=tf.shape(active)[0])
+            ended = tf.TensorArray(tf.bool, size=tf.shape(active)[0])
+            for i in tf.range(tf.shape(active)[0]):
+                run = active[i] & ~stopped
+                if run:
+                    self.train_step((x[i], y[i], sample_weight[i]))
+                loss = self.loss_tracker.result()
+                ends = run & epoch_end[i]
+                # MLP's _update_no_improvement_count, as TrainingProgress.update
+                count_after = tf.where(loss > best - tol, count + 1, tf.zeros_like(count))
+                stop = ~tf.math.is_finite(loss) | (apply_rule & (count_after > patience))
+                best = tf.where(ends, tf.minimum(best, loss), best)
+                count = tf.where(ends, count_after, count)
+                stopped = stopped | (ends & stop)
+                if ends:  # as Keras' fit, as an epoch begins
+                    self.loss_tracker.reset_state()
+                losses = losses.write(i, loss)
+                ended = ended.write(i, ends)
+            return (best, count, stopped), losses.stack(), ended.stack()
+
+        # Not XLA: compiling the loop took ~2.4 s a shape, against ~0.4 s to
+        # trace it, and ran no faster on small networks.
+        return tf.function(train_sksnn_chunk, jit_compile=False, reduce_retracing=True)
 
     def training_state(self):
         """JAX: the values of every variable a train step reads and writes (Keras' stateless train state)."""
@@ -328,6 +356,45 @@ class TrainingNetwork(keras.Model):
         return loss
 
 
+class _ChunkTrainer:
+    """Trains chunks of batches on a network whose variables the compiled call updates (TensorFlow)."""
+
+    def __init__(self, function):
+        self._function = function
+
+    def __call__(self, chunk, rule, limits):
+        return self._function(chunk, rule, limits)
+
+    def sync(self):
+        """Make the network's variables hold what training reached (here they always do)."""
+
+    def reload(self):
+        """Take up changes made to the network's variables since the last call (here nothing to do)."""
+
+
+class _StatelessChunkTrainer(_ChunkTrainer):
+    """JAX: the train state goes through each call; the variables get it back on :meth:`sync`.
+
+    The call donates the state it is given: until ``sync``, the network's
+    variables hold deleted arrays.
+    """
+
+    def __init__(self, trainer, function):
+        super().__init__(function)
+        self._trainer = trainer
+        self.reload()
+
+    def __call__(self, chunk, rule, limits):
+        self._state, rule, losses, ends = self._function(self._state, rule, limits, chunk)
+        return rule, losses, ends
+
+    def sync(self):
+        self._trainer.load_training_state(self._state)
+
+    def reload(self):
+        self._state = self._trainer.training_state()
+
+
 def get_optimizer_state(trainer):
     """The optimizer's variables (step count, moments) as NumPy arrays."""
     return variable_values(trainer.optimizer.variables)
@@ -342,18 +409,12 @@ def set_optimizer_state(trainer, state):
         variable.assign(value)
 
 
-def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype, steps):
-    on_tensorflow = keras.backend.backend() == "tensorflow"
+def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype):
     trainer = TrainingNetwork(network, alpha, loss, dtype=dtype)
-    trainer.compile(
-        optimizer=OPTIMIZERS[solver](learning_rate=learning_rate, **solver_params),
-        jit_compile="auto",
-        steps_per_execution=steps if on_tensorflow else 1,
-    )
-    # Build the loss and metrics now, on a dummy batch: left to the first fit,
-    # Keras builds them from a batch it draws from the data (and from NumPy's
-    # global generator), so a new network's first fit would shuffle differently
-    # from a reused one's. (On JAX, sksnn's own loop trains: see chunk_function.)
+    trainer.compile(optimizer=OPTIMIZERS[solver](learning_rate=learning_rate, **solver_params), jit_compile="auto")
+    # sksnn's own loop trains (chunk_trainer), but Keras' train_step needs what
+    # its fit builds first (the compiled loss and metrics): a fit of no epoch
+    # on a dummy batch builds them.
     dummy = np.zeros((1, trainer.input_width), dtype=dtype), np.zeros((1, trainer.output_width), dtype=dtype)
     trainer.fit(*dummy, epochs=0, shuffle=False, verbose=0)
     trainer.optimizer.build(trainer.trainable_variables)
@@ -447,10 +508,8 @@ def trainer_for(
     alpha,
     dtype,
     seed,
-    n_samples,
-    batch_size,
 ):
-    """A compiled :class:`TrainingNetwork` for ``n_samples`` rows, freshly initialized from ``seed``.
+    """A compiled :class:`TrainingNetwork` for data of these widths, freshly initialized from ``seed``.
 
     ``spec`` holds the keyword arguments of :func:`build_snn` that describe
     the hidden layers; the output layer gives logits (see ``LOSSES``).
@@ -463,8 +522,6 @@ def trainer_for(
     # Keras' optimizers refuse an int learning rate; scikit-learn accepts any Real.
     learning_rate, alpha = float(learning_rate), float(alpha)
     input_width, output_width = padded_widths(n_features, n_outputs, loss)
-    # TensorFlow's steps per call are a setting of the compiled network; JAX's chunks are shapes of a call.
-    steps = batches_per_call(batches_in_epoch(n_samples, batch_size)) if keras.backend.backend() == "tensorflow" else 1
     spec = {**spec, "hidden_layer_sizes": tuple(spec["hidden_layer_sizes"])}
     key = (
         keras.backend.backend(),
@@ -476,7 +533,6 @@ def trainer_for(
         tuple(sorted(solver_params.items())),
         alpha > 0,  # alpha's and the learning rate's values are variables: not part of the compiled step
         dtype,
-        steps,
     )
     trainer = _POOL.take(key)
     if trainer is None:
@@ -489,7 +545,6 @@ def trainer_for(
             learning_rate=learning_rate,
             alpha=alpha,
             dtype=dtype,
-            steps=steps,
         )
     else:
         set_optimizer_state(trainer, trainer.initial_optimizer_state)

@@ -3,11 +3,10 @@
 The estimator decides when to stop (scikit-learn MLP's rules, ``_stopping``);
 this module feeds a compiled :class:`~sksnn._trainer.TrainingNetwork` its
 standardized minibatches and turns each epoch's loss into a call of the
-estimator's ``on_epoch_end``, whose answer stops the loop. TensorFlow trains
-through Keras' own fit loop over a tf.data stream; JAX through sksnn's loop
-over chunks of batches that may span epochs, where the compiled call applies
-MLP's stopping rule itself (``TrainingNetwork.chunk_function``). Ctrl-C ends
-the loop too, keeping the weights reached.
+estimator's ``on_epoch_end``, whose answer stops the loop. The batches come
+in chunks that may span epochs, one compiled call each, which applies MLP's
+stopping rule itself (``TrainingNetwork.chunk_trainer``). Ctrl-C ends the
+loop too, keeping the weights reached.
 """
 
 from ._backend import start_backend
@@ -18,7 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 
-from ._blocks import STREAM_BLOCK_BYTES, batches_in_epoch, rows_per_block  # noqa: E402
+from ._blocks import batches_in_epoch  # noqa: E402
 from ._inference import standardize  # noqa: E402
 from ._trainer import padded_batch_size, slots_per_chunk  # noqa: E402
 
@@ -38,70 +37,12 @@ class _EpochEnd(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _tensorflow_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed, input_width):
-    """An endless, seeded tf.data stream of standardized minibatches.
-
-    Keras rebuilds a tf.data iterator for NumPy input at every epoch, which
-    costs ~10 ms each: more than a whole epoch of a small data set. One
-    repeated stream and ``steps_per_epoch`` build it once per fit. Only the
-    sample indices are shuffled; rows are gathered and standardized per batch
-    from one variable holding X, filled block by block: converting the whole
-    array at once held two more copies of it at the peak, slice assignment one.
-    """
-    import tensorflow as tf
-
-    rows = rows_per_block(STREAM_BLOCK_BYTES, X.shape[1] * X.itemsize)
-    data = tf.Variable(tf.zeros(X.shape, dtype=X.dtype), trainable=False)
-    for start in range(0, X.shape[0], rows):
-        block = X[start : start + rows]
-        data.scatter_update(tf.IndexedSlices(block, tf.range(start, start + block.shape[0])))
-    small = (Y,) if sample_weight is None else (Y, sample_weight)
-    small = tuple(tf.convert_to_tensor(a) for a in small)
-    mean, scale = (None, None) if standardization is None else (tf.constant(v) for v in standardization)
-
-    padding = [[0, 0], [0, input_width - X.shape[1]]]  # the network's zero columns (_trainer.padded_widths)
-
-    def gather(i):
-        x = tf.gather(data, i)
-        if mean is not None:
-            x = (x - mean) / scale
-        return (tf.pad(x, padding), *(tf.gather(t, i) for t in small))
-
-    indices = tf.data.Dataset.range(X.shape[0])
-    if shuffle:
-        indices = indices.shuffle(X.shape[0], seed=seed, reshuffle_each_iteration=True)
-    # tf.data's autotuner has nothing to tune in this fixed pipeline, and
-    # deleting an iterator waits for the autotuner thread's next wake-up: up
-    # to ~2.5 s at the end of every fit, more than a whole small fit's epochs.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return indices.batch(batch_size).repeat().map(gather).prefetch(2).with_options(options)
-
-
 def _dense_rows(X, rows, standardization):
     """Rows of X (a sparse X densified: only these rows), standardized."""
     x = X[rows]
     if sp.issparse(x):
         x = x.toarray()
     return x if standardization is None else standardize(x, *standardization)
-
-
-def _padded_columns(x, width):
-    return x if x.shape[1] == width else np.pad(x, [(0, 0), (0, width - x.shape[1])])
-
-
-def _sparse_batches(X, Y, sample_weight, standardization, batch_size, shuffle, seed, input_width):
-    """TensorFlow's stream for a sparse X: minibatches densified one at a time, from a private generator.
-
-    The tf.data stream above holds X in a dense variable; a sparse X would not fit.
-    """
-    rng = np.random.RandomState(seed)
-    while True:
-        order = rng.permutation(X.shape[0]) if shuffle else np.arange(X.shape[0])
-        for start in range(0, X.shape[0], batch_size):
-            rows = order[start : start + batch_size]
-            batch = (_padded_columns(_dense_rows(X, rows, standardization), input_width), Y[rows])
-            yield batch if sample_weight is None else (*batch, sample_weight[rows])
 
 
 def _numpy_chunks(
@@ -111,7 +52,7 @@ def _numpy_chunks(
 
     Yields ``(chunk, epochs begun)``: ``chunk = (x, y, sample_weight, active,
     epoch_end)``, each with a leading axis of ``slots`` batches (see
-    ``TrainingNetwork.chunk_function``), and the epochs whose first batch it
+    ``TrainingNetwork.chunk_trainer``), and the epochs whose first batch it
     holds. A chunk holds the batches of as many epochs as fit, or, with
     ``whole_epochs``, ends with each epoch (the estimator looks at the
     network after every epoch). Gathering each chunk here keeps X's dtype
@@ -179,14 +120,13 @@ class _Progress:
 
 
 def _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress):
-    """JAX: train on ``chunks``, replaying each epoch's loss to ``callback``; True if interrupted."""
+    """Train on ``chunks``, replaying each epoch's loss to ``callback``; True if interrupted."""
     best, count, tol, patience = stopping_rule or (np.inf, 0, 0.0, np.inf)
     rule = (np.asarray(best, dtype), np.asarray(count, dtype), np.asarray(False))
     limits = (np.asarray(tol, dtype), np.asarray(patience, dtype), np.asarray(stopping_rule is not None))
-    train_chunk = trainer.chunk_function()
     trainer.reset_metrics()
     trainer.stop_training = False
-    state = trainer.training_state()
+    train = trainer.chunk_trainer()
     epoch = 0
     try:
         upcoming = next(chunks, None)
@@ -194,11 +134,11 @@ def _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress):
             chunk, begun = upcoming
             for begins in begun:
                 callback.on_epoch_begin(begins)
-            state, rule, losses, ends = train_chunk(state, rule, limits, chunk)
+            rule, losses, ends = train(chunk, rule, limits)
             upcoming = next(chunks, None)  # gathered while the backend computes
             losses, ends = np.asarray(losses), np.asarray(ends)
             if stopping_rule is None:  # the estimator reads the weights after each epoch
-                trainer.load_training_state(state)
+                train.sync()
             if progress is not None:
                 progress.advance(chunk[3], chunk[4])
             for loss in losses[ends]:
@@ -206,16 +146,16 @@ def _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress):
                 epoch += 1
                 if trainer.stop_training:
                     break
-            if stopping_rule is None:  # the estimator may have changed a variable (the learning rate)
-                state = trainer.training_state()
+            if stopping_rule is None:  # and may have changed a variable (the learning rate)
+                train.reload()
             # The compiled rule and the estimator's agree (same rule, same dtype):
             # either stopping ends the fit.
-            if trainer.stop_training or bool(rule[2]):
+            if trainer.stop_training or bool(np.asarray(rule[2])):
                 break
     except KeyboardInterrupt:
         return True
     finally:
-        trainer.load_training_state(state)
+        train.sync()
     return False
 
 
@@ -237,15 +177,15 @@ def run_epochs(
     """Train ``trainer`` for up to ``epochs`` epochs of ``X``, ``Y``.
 
     ``standardization`` is None or ``(mean, scale)`` in X's dtype, applied to
-    each batch: the standardized X is never held whole in memory. A sparse
-    (CSR) X is densified batch by batch.
+    each chunk of batches: the standardized X is never held whole in memory. A
+    sparse (CSR) X is densified chunk by chunk.
 
     ``on_epoch_end(loss) -> bool`` is called after each epoch with the epoch's
     mean training loss; returning True stops training. ``stopping_rule``,
     when given, is ``(best_loss, no_improvement_count, tol, n_iter_no_change)``:
     the estimator stops on MLP's rule on the training loss alone, from these
-    values, so the backend may run several epochs a call and stop where that
-    rule stops (JAX); None: the estimator looks at each epoch itself.
+    values, so the backend runs several epochs a call and stops where that
+    rule stops; None: the estimator looks at each epoch itself.
     ``progress_bar`` shows Keras' live progress bar (terminal or notebook)
     through each epoch.
 
@@ -255,33 +195,13 @@ def run_epochs(
         True when the user pressed Ctrl-C; the weights are those reached so far.
     """
     callback = _EpochEnd(on_epoch_end)
-    if keras.backend.backend() == "jax":
-        rows = padded_batch_size(batch_size, X.shape[0])
-        widths = (trainer.input_width, trainer.output_width)
-        slots = slots_per_chunk(rows * widths[0] * X.dtype.itemsize)
-        whole_epochs = stopping_rule is None
-        chunks = _numpy_chunks(
-            X, Y, sample_weight, standardization, batch_size=rows, slots=slots, widths=widths,
-            epochs=epochs, shuffle=shuffle, seed=seed, whole_epochs=whole_epochs,
-        )  # fmt: skip
-        callback.set_model(trainer)
-        progress = _Progress(batches_in_epoch(X.shape[0], rows)) if progress_bar else None
-        return _run_chunks(trainer, chunks, callback, stopping_rule, X.dtype, progress)
-
-    steps = batches_in_epoch(X.shape[0], batch_size)
-    Y = _padded_columns(Y, trainer.output_width)  # absent classes (_trainer.padded_widths)
-    batches = (_sparse_batches if sp.issparse(X) else _tensorflow_batches)(
-        X, Y, sample_weight, standardization, batch_size, shuffle, seed, trainer.input_width
-    )
-    try:
-        trainer.fit(
-            batches,
-            steps_per_epoch=steps,
-            epochs=epochs,
-            shuffle=False,  # the batches come shuffled
-            verbose=1 if progress_bar else 0,
-            callbacks=[callback],
-        )
-    except KeyboardInterrupt:
-        return True
-    return False
+    callback.set_model(trainer)
+    rows = padded_batch_size(batch_size, X.shape[0])
+    widths = (trainer.input_width, trainer.output_width)
+    slots = slots_per_chunk(rows * widths[0] * X.dtype.itemsize)
+    chunks = _numpy_chunks(
+        X, Y, sample_weight, standardization, batch_size=rows, slots=slots, widths=widths,
+        epochs=epochs, shuffle=shuffle, seed=seed, whole_epochs=stopping_rule is None,
+    )  # fmt: skip
+    progress = _Progress(batches_in_epoch(X.shape[0], rows)) if progress_bar else None
+    return _run_chunks(trainer, chunks, callback, stopping_rule, X.dtype, progress)

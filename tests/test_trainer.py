@@ -43,11 +43,7 @@ def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(ta
     assert clf.loss_ == pytest.approx(log_losses + penalty, rel=1e-6)
 
 
-def test_tensorflow_batches_per_call_divide_the_epoch_and_jax_chunks_are_a_bounded_power_of_two():
-    for steps in (1, 7, 15, 16, 37, 625, 1000):
-        chosen = _trainer.batches_per_call(steps)
-        assert steps % chosen == 0 and 1 <= chosen <= 32
-    assert _trainer.batches_per_call(625) == 25
+def test_chunks_are_a_bounded_power_of_two_of_batches():
     # one chunk length for every data set of a width, its data under 8 MB
     assert [_trainer.slots_per_chunk(b) for b in (100, 2**18, 2**20, 3 * 2**20, 2**24)] == [32, 32, 8, 2, 1]
 
@@ -171,7 +167,6 @@ def test_a_grid_over_alpha_and_learning_rate_compiles_once_and_fits_as_fresh_net
     assert not np.allclose(pooled[0], pooled[1], atol=1e-3)  # the values did reach the compiled step
 
 
-@pytest.mark.skipif(keras.backend.backend() != "jax", reason="TensorFlow's steps per call divide the epoch")
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_training_sets_of_other_sizes_share_one_compiled_network(monkeypatch):
     from sksnn import SNNRegressor
@@ -194,10 +189,10 @@ def test_training_by_chunks_of_batches_equals_one_batch_a_call(monkeypatch):
 
     from sksnn import SNNClassifier
 
-    # 130 rows in batches of 4: 33 steps an epoch, the last of 2 rows. On JAX
+    # 130 rows in batches of 4: 33 steps an epoch, the last of 2 rows. In
     # chunks of 32 batches: one ends with the first epoch's last batch and
     # holds the second's first 31, the last holds 2 batches and 30 empty
-    # slots, which must not train; on TensorFlow 3 calls of 11 steps.
+    # slots, which must not train.
     X, y = make_classification(130, 5, n_informative=3, n_classes=3, random_state=0)
 
     def fit():
@@ -205,8 +200,7 @@ def test_training_by_chunks_of_batches_equals_one_batch_a_call(monkeypatch):
         return SNNClassifier(hidden_layer_sizes=(8, 8), batch_size=4, max_iter=2, random_state=0).fit(X, y)
 
     by_chunks = fit()
-    monkeypatch.setattr(_trainer, "batches_per_call", lambda steps_per_epoch: 1)  # TensorFlow
-    monkeypatch.setattr(_training, "slots_per_chunk", lambda batch_bytes: 1)  # JAX
+    monkeypatch.setattr(_training, "slots_per_chunk", lambda batch_bytes: 1)
     one_a_call = fit()
     iterations = [model._optimizer_state[0] for model in (by_chunks, one_a_call)]
     assert iterations == [66, 66]  # the optimizer's step count: 2 epochs of 33 steps
