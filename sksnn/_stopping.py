@@ -24,7 +24,7 @@ class TrainingProgress:
         self.tol = tol
         # The training loss is compared in the training dtype, as MLP does on
         # NumPy 2 (a float32 loss minus a Python float is a float32), and as
-        # the backend's compiled rule does (TrainingNetwork.chunk_function).
+        # the backend's compiled rule does (TrainingNetwork.chunk_trainer).
         self._as_trained = np.dtype(dtype).type
         self.on_plateau = on_plateau  # () -> (keep training, what to add to the message)
         self.message = None  # the plateau message of the epoch just recorded, if any

@@ -156,6 +156,8 @@ def _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress):
         return True
     finally:
         train.sync()
+        # as Keras' fit ends: an optimizer with use_ema swaps in its averages
+        trainer.optimizer.finalize_variable_values(trainer.trainable_variables)
     return False
 
 
