@@ -483,6 +483,7 @@ class BaseSNN(BaseEstimator, ABC):
                 alpha=self.alpha,
                 dtype=dtype,
                 seed=init_seed,
+                work_rows=X_train.shape[0] * (1 if incremental else self.max_iter),
             ) as trainer,
         ):
             if not first_pass:

@@ -14,7 +14,6 @@ from ._backend import start_backend
 
 start_backend()  # before Keras starts the backend
 
-import collections  # noqa: E402
 import contextlib  # noqa: E402
 import threading  # noqa: E402
 
@@ -93,6 +92,12 @@ LOSSES = {
 # Logits of the classes a padded network does not have: their softmax is 0,
 # and so are their loss and gradient (0 * (-1e9) is 0, where -inf gives NaN).
 _ABSENT_CLASS_LOGIT = -1e9
+
+
+# What compiling a new network costs (0.3-1 s), in multiply-adds of float64
+# training on a CPU (~15 GMAC/s in XLA's step): the most work worth adding
+# to a fit to train it in a wider network that is already compiled.
+_COMPILE_WORTH = 4e9
 
 
 def _next_power_of_two(n, smallest):
@@ -189,6 +194,7 @@ class TrainingNetwork(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss", dtype=variable_dtype)
         self._kernels_of = dense_layers(network)
         self._chunk_function = None
+        self._batch_rows_run = set()  # the batch sizes its compiled call has run (one compilation each on JAX)
         self.n_features, self.n_outputs = self.input_width, self.output_width
 
     @property
@@ -200,6 +206,26 @@ class TrainingNetwork(keras.Model):
         self.n_features, self.n_outputs = n_features, n_outputs
         offset = np.where(np.arange(self.output_width) < n_outputs, 0.0, _ABSENT_CLASS_LOGIT)
         self.class_logit_offset.assign(offset.astype(self.class_logit_offset.dtype))
+
+    def batch_rows(self, n_samples, batch_size, epochs):
+        """Rows of a compiled batch for ``n_samples`` rows in batches of ``batch_size``.
+
+        :func:`padded_batch_size`, or, for data smaller than a batch (one
+        batch an epoch), a larger batch size this network has already run (up
+        to 4 times the rows) when the work of its extra zero-weight rows over
+        ``epochs`` epochs stays below a compilation's.
+        """
+        rows = padded_batch_size(batch_size, n_samples)
+        if n_samples >= batch_size:  # whole batches: their size is the user's
+            return rows
+        macs_per_row = sum(int(np.prod(layer.kernel.shape)) for layer in self._kernels_of)
+        usable = [
+            r for r in self._batch_rows_run
+            if rows <= r <= 4 * rows and 3 * (r - rows) * macs_per_row * epochs <= _COMPILE_WORTH
+        ]  # fmt: skip
+        chosen = min(usable, default=rows)
+        self._batch_rows_run.add(chosen)
+        return chosen
 
     def load_values(self, values):
         """Load the network's variables from values in the data's shapes (``_network.initial_values``)."""
@@ -423,43 +449,35 @@ def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtyp
 
 
 class _TrainerPool:
-    """Compiled training networks, kept for the next fit of the same shape.
+    """Compiled training networks, kept for the next fit of the same architecture.
 
-    Tracing and compiling Keras' train step costs about a second per model on
-    TensorFlow, more than a whole small fit. A cross-validation or grid search
-    fits the same architecture many times: taking a trained-before network,
-    loading freshly initialized weights and a fresh optimizer state into it,
-    reuses its compiled step. ``alpha`` and the learning rate are variables of
-    the network, so a grid over them reuses it too. A network serves one fit
-    at a time.
+    Compiling Keras' train step costs 0.3-1 s per network, more than a whole
+    small fit. A cross-validation or grid search fits the same architecture
+    many times: taking a trained-before network, loading freshly initialized
+    weights and a fresh optimizer state into it, reuses its compiled step.
+    ``alpha`` and the learning rate are variables of the network, so a grid
+    over them reuses it too; so does a data set narrower than the network
+    (see :func:`trainer_for`). A network serves one fit at a time.
     """
 
-    def __init__(self, max_idle=4):
-        self._idle = collections.OrderedDict()
+    def __init__(self, max_idle=8):
+        self._idle = []  # (key, trainer), oldest first
         self._max_idle = max_idle
         self._lock = threading.Lock()
 
-    def take(self, key):
+    def take(self, key, cost):
+        """The idle network of ``key`` of least ``cost(trainer)`` (None: it cannot serve), or None."""
         with self._lock:
-            networks = self._idle.get(key)
-            if not networks:
+            fits = [(c, i) for i, (k, t) in enumerate(self._idle) if k == key and (c := cost(t)) is not None]
+            if not fits:
                 return None
-            trainer = networks.pop()
-            if not networks:  # no empty lists: give_back evicts from the oldest key
-                del self._idle[key]
-            return trainer
+            return self._idle.pop(min(fits)[1])[1]
 
     def give_back(self, key, trainer):
         with self._lock:
-            self._idle.setdefault(key, []).append(trainer)
-            self._idle.move_to_end(key)
-            evicted = False
-            while sum(len(v) for v in self._idle.values()) > self._max_idle:
-                oldest = next(iter(self._idle))
-                self._idle[oldest].pop(0)
-                evicted = True
-                if not self._idle[oldest]:
-                    del self._idle[oldest]
+            self._idle.append((key, trainer))
+            evicted = len(self._idle) > self._max_idle
+            del self._idle[: -self._max_idle]
         if evicted:
             release_staging_caches()
 
@@ -508,6 +526,7 @@ def trainer_for(
     alpha,
     dtype,
     seed,
+    work_rows,
 ):
     """A compiled :class:`TrainingNetwork` for data of these widths, freshly initialized from ``seed``.
 
@@ -516,8 +535,13 @@ def trainer_for(
     ``solver`` names a Keras optimizer of ``OPTIMIZERS`` and ``solver_params``
     its constructor's arguments (momentum, betas, epsilon): those are Python
     numbers of the compiled step, so they are part of the pool's key. The
-    network is taken from the pool when one of the same shape is idle, and
-    returns to it when the block ends.
+    network is taken from the pool when one of the same architecture is idle,
+    and returns to it when the block ends. An idle network up to 4 times
+    wider than the data's padded widths serves too, when the work its padding
+    adds (``work_rows``: the rows the fit may train on, all epochs together)
+    stays below what a compilation costs: one fit per data set of a collection
+    then compiles a few networks instead of one per data set, while a large
+    fit compiles its own.
     """
     # Keras' optimizers refuse an int learning rate; scikit-learn accepts any Real.
     learning_rate, alpha = float(learning_rate), float(alpha)
@@ -525,8 +549,6 @@ def trainer_for(
     spec = {**spec, "hidden_layer_sizes": tuple(spec["hidden_layer_sizes"])}
     key = (
         keras.backend.backend(),
-        input_width,
-        output_width,
         tuple(sorted(spec.items())),
         loss,
         solver,
@@ -534,7 +556,19 @@ def trainer_for(
         alpha > 0,  # alpha's and the learning rate's values are variables: not part of the compiled step
         dtype,
     )
-    trainer = _POOL.take(key)
+    sizes = spec["hidden_layer_sizes"]
+
+    def padding_cost(trainer):
+        """The multiply-adds ``trainer``'s extra width would add to this fit; None if it cannot serve."""
+        extra_inputs, extra_outputs = trainer.input_width - input_width, trainer.output_width - output_width
+        if not 0 <= extra_inputs <= 3 * input_width or not 0 <= extra_outputs <= 3 * output_width:
+            return None
+        if extra_outputs and loss != "categorical":  # only softmax outputs can hold absent classes
+            return None
+        cost = 3 * (extra_inputs * sizes[0] + extra_outputs * sizes[-1]) * work_rows  # forward and backward
+        return cost if cost <= _COMPILE_WORTH else None
+
+    trainer = _POOL.take(key, padding_cost)
     if trainer is None:
         network = build_snn(input_width, output_width, output_activation="identity", dtype=dtype, seed=seed, **spec)
         trainer = _compile(

@@ -158,7 +158,7 @@ def test_moment_parameters_reach_the_keras_optimizer(solver):
     X, y = _data()
     params = {"beta_1": 0.5, "beta_2": 0.75, "epsilon": 0.125} if solver != "rmsprop" else {"epsilon": 0.125}
     SNNRegressor(hidden_layer_sizes=(3,), solver=solver, max_iter=1, **params).fit(X, y)
-    (trainer,) = [t for pooled in _trainer._POOL._idle.values() for t in pooled]
+    (trainer,) = [t for _, t in _trainer._POOL._idle]
     for name, value in params.items():
         assert getattr(trainer.optimizer, name) == value
 

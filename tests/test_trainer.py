@@ -103,6 +103,45 @@ def test_data_sets_of_other_widths_and_class_counts_share_one_compiled_network(m
     assert len(compiled) == 1
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_small_fit_borrows_an_idle_wider_network_and_a_large_fit_compiles_its_own(monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    compiled = []
+    compile_once = _trainer._compile
+    monkeypatch.setattr(_trainer, "_compile", lambda *a, **k: compiled.append(k) or compile_once(*a, **k))
+    _trainer._POOL.clear()
+
+    def fit(n_samples, n_features, n_classes=3, **params):
+        informative = min(3, n_features)
+        X, y = make_classification(
+            n_samples, n_features, n_informative=informative, n_redundant=0, n_classes=n_classes,
+            n_clusters_per_class=1, random_state=0,
+        )  # fmt: skip
+        clf = SNNClassifier(hidden_layer_sizes=(100,), max_iter=200, tol=1e9, n_iter_no_change=1, random_state=0)
+        return clf.set_params(**params).fit(X, y)
+
+    wide = fit(300, 40)  # a network of 64 inputs
+    assert len(compiled) == 1
+    narrow = fit(300, 10)  # 16 would do; the idle 64 serves: 3 * 48 * 100 * 300 * 200 is cheaper than compiling
+    assert len(compiled) == 1 and narrow.coefs_[0].shape == (10, 100)
+    assert [c.shape for c in wide.coefs_] == [(40, 100), (100, 3)]
+    np.testing.assert_allclose(narrow.predict_proba(np.zeros((2, 10))).sum(axis=1), 1)
+    fit(5000, 10)  # 3 * 48 * 100 * 5000 * 200 multiply-adds of padding: compiled for 16 inputs
+    assert len(compiled) == 2
+    fit(300, 2)  # padded to 16 inputs: that network serves
+    assert len(compiled) == 2
+    fit(300, 10, n_classes=2)  # another loss: a network of its own
+    assert len(compiled) == 3
+    # a data set smaller than a batch borrows a batch size the network already ran (zero-weight rows)
+    (trainer,) = [t for key, t in _trainer._POOL._idle if t.input_width == 16 and t.output_width == 4][:1]
+    assert trainer.batch_rows(100, 200, epochs=200) == 128 and trainer.batch_rows(40, 200, epochs=200) == 128
+    assert trainer.batch_rows(40, 200, epochs=10**6) == 64  # too much padding work: its own size
+    assert trainer.batch_rows(3000, 200, epochs=200) == 200
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("tol", [1e-3, 0.0, 1e9])
 def test_the_compiled_stopping_rule_stops_where_the_estimators_rule_stops(monkeypatch, dtype, tol):
