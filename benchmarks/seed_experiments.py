@@ -145,10 +145,12 @@ def make_model(model, classification, seed):
         "learning_rate_init": LEARNING_RATE,
         "batch_size": 32,
         "alpha": 0.0,
+        "output_initializer": "lecun_normal",  # the article draws every kernel alike
         "random_state": seed,
     }
     if model == "regular":
-        params.update(activation="elu", kernel_initializer="he_normal", standardize=False)
+        params.update(activation="elu", kernel_initializer="he_normal", output_initializer="he_normal")
+        params.update(standardize=False)
     return (SNNClassifier if classification else SNNRegressor)(**params)
 
 

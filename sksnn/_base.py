@@ -130,6 +130,7 @@ class BaseSNN(BaseEstimator, ABC):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(HIDDEN_ACTIVATIONS)],
         "kernel_initializer": [StrOptions(KERNEL_INITIALIZERS)],
+        "output_initializer": [StrOptions(KERNEL_INITIALIZERS | {"zeros"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "standardize": ["boolean"],
         "solver": [StrOptions(SOLVERS)],
@@ -162,6 +163,7 @@ class BaseSNN(BaseEstimator, ABC):
         activation,
         *,
         kernel_initializer,
+        output_initializer,
         dropout,
         standardize,
         solver,
@@ -189,6 +191,7 @@ class BaseSNN(BaseEstimator, ABC):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.kernel_initializer = kernel_initializer
+        self.output_initializer = output_initializer
         self.dropout = dropout
         self.standardize = standardize
         self.solver = solver
@@ -467,6 +470,7 @@ class BaseSNN(BaseEstimator, ABC):
             "hidden_layer_sizes": hidden_sizes,
             "activation": self.activation,
             "kernel_initializer": self.kernel_initializer,
+            "output_initializer": self.output_initializer,
             "dropout": self.dropout,
         }
         dtype = X_train.dtype.name
@@ -554,6 +558,7 @@ class BaseSNN(BaseEstimator, ABC):
                 Y.shape[1],
                 hidden_sizes,
                 kernel_initializer=self.kernel_initializer,
+                output_initializer=self.output_initializer,
                 dropout=0.0,
                 dtype=X.dtype.name,
                 seed=seed,
@@ -675,6 +680,7 @@ class BaseSNN(BaseEstimator, ABC):
                 hidden_layer_sizes=[c.shape[1] for c in self.coefs_[:-1]],
                 activation=self.activation,
                 kernel_initializer=self.kernel_initializer,
+                output_initializer=self.output_initializer,
                 dropout=self.dropout,
                 output_activation=self.out_activation_,
                 dtype=dtype,

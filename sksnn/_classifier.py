@@ -35,8 +35,18 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     kernel_initializer : {'lecun_normal', 'lecun_uniform', 'he_normal', 'he_uniform', \
 'glorot_normal', 'glorot_uniform', 'random_normal', 'random_uniform', \
 'truncated_normal', 'orthogonal'}, default='lecun_normal'
-        Keras initializer of every kernel. Self-normalization needs
-        'lecun_normal' (variance ``1 / fan_in``).
+        Keras initializer of every hidden layer's kernel. Self-normalization
+        needs 'lecun_normal' (variance ``1 / fan_in``).
+
+    output_initializer : {'zeros', 'lecun_normal', 'lecun_uniform', 'he_normal', \
+'he_uniform', 'glorot_normal', 'glorot_uniform', 'random_normal', \
+'random_uniform', 'truncated_normal', 'orthogonal'}, default='zeros'
+        Keras initializer of the output layer's kernel. 'zeros' starts every
+        prediction at the same value, so the hidden layers begin to learn from
+        the output's first update on; it does not touch the hidden layers'
+        self-normalization. Chosen on the UCI benchmarks' validation splits
+        (:doc:`/defaults`); the source article drew it like the others
+        (``output_initializer='lecun_normal'``).
 
     dropout : float in [0, 1), default=0.0
         Rate of the :class:`keras.layers.AlphaDropout` after each hidden layer.
@@ -56,9 +66,11 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         (``beta_1``, ``beta_2``, ``epsilon``; ``momentum``,
         ``nesterovs_momentum``, ``learning_rate``; ``max_fun``).
 
-    alpha : float, default=1e-4
+    alpha : float, default=1e-2
         Strength of the L2 penalty, with MLPClassifier's scaling
         (``alpha / 2 * ||W||^2`` divided by the batch's summed sample weight).
+        MLP's default is 1e-4; 1e-2 was ahead on the UCI benchmarks'
+        validation splits (:doc:`/defaults`).
 
     batch_size : int or 'auto', default='auto'
         Size of minibatches; 'auto' means ``min(200, n_samples)`` as in MLP.
@@ -231,10 +243,11 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         activation="selu",
         *,
         kernel_initializer="lecun_normal",
+        output_initializer="zeros",
         dropout=0.0,
         standardize=True,
         solver="nadam",
-        alpha=1e-4,
+        alpha=1e-2,
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=1e-3,
@@ -260,6 +273,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             kernel_initializer=kernel_initializer,
+            output_initializer=output_initializer,
             dropout=dropout,
             standardize=standardize,
             solver=solver,

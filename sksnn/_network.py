@@ -46,6 +46,8 @@ def _kernel_values(name, shape, dtype, seed):
     paid by the first fit of every architecture, in every joblib worker).
     Other initializers are Keras' own draws.
     """
+    if name == "zeros":
+        return np.zeros(shape, dtype=dtype)
     initializer = _seeded_initializer(name, seed)
     if not isinstance(initializer, keras.initializers.VarianceScaling):
         return keras.ops.convert_to_numpy(initializer(shape, dtype=dtype))
@@ -68,7 +70,9 @@ def _kernel_values(name, shape, dtype, seed):
     return (values * np.sqrt(scale)).astype(dtype)
 
 
-def initial_values(n_features, n_outputs, hidden_layer_sizes, *, kernel_initializer, dropout, dtype, seed):
+def initial_values(
+    n_features, n_outputs, hidden_layer_sizes, *, kernel_initializer, dropout, dtype, seed, output_initializer=None
+):
     """The initial values of ``build_snn(..., seed=seed).variables``, without building a model.
 
     Building a 20-layer Keras model costs about a second of Python; a reused
@@ -79,7 +83,8 @@ def initial_values(n_features, n_outputs, hidden_layer_sizes, *, kernel_initiali
     values = []
     for i, (fan_in, units, kernel_seed) in enumerate(zip(sizes[:-1], sizes[1:], _kernel_seeds(seeds))):
         is_output = i == len(sizes) - 2
-        kernel = _kernel_values(kernel_initializer, (fan_in, units), dtype, kernel_seed)
+        name = (output_initializer or kernel_initializer) if is_output else kernel_initializer
+        kernel = _kernel_values(name, (fan_in, units), dtype, kernel_seed)
         values += [kernel, np.zeros(units, dtype=dtype)]
         if dropout > 0 and not is_output:
             values.append(np.array([seeds[2 * i + 1], 0]))  # a SeedGenerator's initial state
@@ -98,6 +103,7 @@ def build_snn(
     dtype="float32",
     seed=None,
     name="snn",
+    output_initializer=None,
 ):
     """Build a self-normalizing network: Dense layers only, SELU, LeCun normal.
 
@@ -117,7 +123,8 @@ def build_snn(
         Hidden activation: an MLP-style name ('selu', 'elu', 'relu', 'tanh',
         'logistic', 'identity') or any Keras activation name.
     kernel_initializer : str, default='lecun_normal'
-        Keras initializer name for every kernel.
+        Keras initializer name for every kernel (the output layer's too,
+        unless ``output_initializer`` says otherwise).
     dropout : float, default=0.0
         AlphaDropout rate after each hidden layer; 0 adds no dropout layer.
     output_activation : str, default='softmax'
@@ -129,6 +136,10 @@ def build_snn(
         reproducible.
     name : str, default='snn'
         Name of the Keras model.
+    output_initializer : str or None, default=None
+        Keras initializer name for the output layer's kernel; None: the
+        ``kernel_initializer``. ``'zeros'`` starts every prediction at the
+        same value (the estimators' default).
 
     Returns
     -------
@@ -185,12 +196,15 @@ def build_snn(
         dropout=dropout,
         dtype=dtype,
         seed=seed,
+        output_initializer=output_initializer,
     )
     for variable, value in zip(model.variables, values, strict=True):
         variable.assign(value)
     # The layers report (and a saved model re-creates) the initializer the kernels were drawn from.
-    for layer, kernel_seed in zip(dense_layers(model), _kernel_seeds(seeds), strict=True):
-        layer.kernel_initializer = _seeded_initializer(kernel_initializer, kernel_seed)
+    layers = dense_layers(model)
+    names = [kernel_initializer] * (len(layers) - 1) + [output_initializer or kernel_initializer]
+    for layer, name, kernel_seed in zip(layers, names, _kernel_seeds(seeds), strict=True):
+        layer.kernel_initializer = _seeded_initializer(name, kernel_seed)
     return model
 
 

@@ -38,7 +38,18 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     kernel_initializer : {'lecun_normal', 'lecun_uniform', 'he_normal', 'he_uniform', \
 'glorot_normal', 'glorot_uniform', 'random_normal', 'random_uniform', \
 'truncated_normal', 'orthogonal'}, default='lecun_normal'
-        Keras initializer of every kernel.
+        Keras initializer of every hidden layer's kernel. Self-normalization
+        needs 'lecun_normal' (variance ``1 / fan_in``).
+
+    output_initializer : {'zeros', 'lecun_normal', 'lecun_uniform', 'he_normal', \
+'he_uniform', 'glorot_normal', 'glorot_uniform', 'random_normal', \
+'random_uniform', 'truncated_normal', 'orthogonal'}, default='zeros'
+        Keras initializer of the output layer's kernel. 'zeros' starts every
+        prediction at the same value (the target's mean), so the hidden layers
+        begin to learn from the output's first update on; it does not touch
+        the hidden layers' self-normalization. Chosen on the UCI benchmarks'
+        validation splits (:doc:`/defaults`); the source article drew it like
+        the others (``output_initializer='lecun_normal'``).
 
     dropout : float in [0, 1), default=0.0
         Rate of the :class:`keras.layers.AlphaDropout` after each hidden layer.
@@ -57,8 +68,10 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         (``beta_1``, ``beta_2``, ``epsilon``; ``momentum``,
         ``nesterovs_momentum``, ``learning_rate``; ``max_fun``).
 
-    alpha : float, default=1e-4
-        Strength of the L2 penalty, with MLPRegressor's scaling.
+    alpha : float, default=1e-2
+        Strength of the L2 penalty, with MLPRegressor's scaling. MLP's default
+        is 1e-4; 1e-2 was ahead on the UCI benchmarks' validation splits
+        (:doc:`/defaults`).
 
     batch_size : int or 'auto', default='auto'
         Size of minibatches; 'auto' means ``min(200, n_samples)``.
@@ -224,10 +237,11 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         activation="selu",
         *,
         kernel_initializer="lecun_normal",
+        output_initializer="zeros",
         dropout=0.0,
         standardize=True,
         solver="nadam",
-        alpha=1e-4,
+        alpha=1e-2,
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=1e-3,
@@ -254,6 +268,7 @@ class SNNRegressor(RegressorMixin, BaseSNN):
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             kernel_initializer=kernel_initializer,
+            output_initializer=output_initializer,
             dropout=dropout,
             standardize=standardize,
             solver=solver,

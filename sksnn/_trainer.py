@@ -586,7 +586,7 @@ def trainer_for(
         trainer.alpha.assign(alpha)
     # The data's own shapes draw the initial values (LeCun's variance is
     # 1 / fan_in of the real inputs); the padding starts, and stays, at zero.
-    initialization = {k: spec[k] for k in ("hidden_layer_sizes", "kernel_initializer", "dropout")}
+    initialization = {k: spec[k] for k in ("hidden_layer_sizes", "kernel_initializer", "output_initializer", "dropout")}
     trainer.load_values(initial_values(n_features, n_outputs, dtype=dtype, seed=seed, **initialization))
     trainer.use_for(n_features, n_outputs)
     try:

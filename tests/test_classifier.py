@@ -191,3 +191,16 @@ def test_clear_errors_for_bad_input(iris):
         SNNClassifier().fit(X, y[:-1])
     with pytest.raises(ValueError, match="features"):
         SNNClassifier(**SMALL).fit(X, y).predict(X[:, :3])
+
+
+def test_the_output_layer_starts_at_zero_by_default_and_as_drawn_on_request():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(60, 5, random_state=0)
+    still = {"learning_rate_init": 1e-12, "max_iter": 1, "random_state": 0, "hidden_layer_sizes": (8,)}
+    default = SNNClassifier(**still).fit(X, y)
+    assert np.abs(default.coefs_[-1]).max() < 1e-9  # ~ at its zero start
+    np.testing.assert_allclose(default.predict_proba(X), 0.5, atol=1e-6)
+    drawn = SNNClassifier(output_initializer="lecun_normal", **still).fit(X, y)
+    assert drawn.coefs_[-1].std() > 0.1
+    np.testing.assert_allclose(drawn.coefs_[0], default.coefs_[0])  # the hidden layers are drawn alike

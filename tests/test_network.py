@@ -94,3 +94,18 @@ def test_built_layers_report_the_initializer_their_kernels_came_from():
     configs = [keras.layers.Dense.from_config(layer.get_config()).kernel_initializer for layer in model.layers]
     assert all(isinstance(init, keras.initializers.HeUniform) for init in configs)
     assert len({init.seed for init in configs}) == 3  # one seed per layer, fixed by the network's seed
+
+
+def test_the_output_layer_may_start_at_zero_leaving_the_hidden_layers_as_drawn():
+    from sksnn._network import initial_values
+
+    spec = {"hidden_layer_sizes": (7, 5), "kernel_initializer": "lecun_normal", "dropout": 0.0}
+    drawn = initial_values(4, 3, dtype="float64", seed=11, **spec)
+    zeroed = initial_values(4, 3, dtype="float64", seed=11, output_initializer="zeros", **spec)
+    for before, after in zip(drawn[:-2], zeroed[:-2]):
+        np.testing.assert_array_equal(before, after)
+    assert drawn[-2].std() > 0.1 and not zeroed[-2].any() and zeroed[-2].shape == (5, 3)
+    model = build_snn(4, 3, dtype="float64", seed=11, output_initializer="zeros", **spec)
+    assert isinstance(model.layers[-1].kernel_initializer, keras.initializers.Zeros)
+    assert isinstance(model.layers[0].kernel_initializer, keras.initializers.LecunNormal)
+    assert not keras.ops.convert_to_numpy(model.layers[-1].kernel.value).any()
