@@ -94,10 +94,12 @@ LOSSES = {
 _ABSENT_CLASS_LOGIT = -1e9
 
 
-# What compiling a new network costs (0.3-1 s), in multiply-adds of float64
-# training on a CPU (~15 GMAC/s in XLA's step): the most work worth adding
-# to a fit to train it in a wider network that is already compiled.
-_COMPILE_WORTH = 4e9
+# What compiling a new network costs (0.5-0.9 s on 2 cores), in multiply-adds
+# of float64 training on a CPU: padding 3,000 rows from 32 to 128 inputs of a
+# (100, 100) network for 50 epochs (4 GMAC) cost 0.16 s, ~25 GMAC/s. The most
+# work worth adding to a fit to train it in a network that is already
+# compiled: ~0.4 s of it.
+_COMPILE_WORTH = 1e10
 
 
 def _next_power_of_two(n, smallest):
@@ -121,16 +123,23 @@ def padded_widths(n_features, n_outputs, loss):
     return width, outputs
 
 
-def padded_batch_size(batch_size, n_samples):
-    """Rows of a batch as compiled: a data set smaller than a batch is padded (zero weight) to a power of two.
+# MLP's batch_size='auto' for data of more rows: the batch most networks run.
+_AUTO_BATCH = 200
 
-    Such a data set is one batch an epoch of ``n_samples`` rows, a new shape
-    for every size; rows of zero weight add nothing to the loss or its
-    gradient. Larger data keep ``batch_size`` (their last batch is padded to it).
+
+def padded_batch_size(batch_size, n_samples):
+    """Rows of a batch as compiled: one batch an epoch is padded (zero weight) to a few sizes.
+
+    A data set of at most ``batch_size`` rows (``batch_size`` is clipped to
+    the rows, as MLP clips it) is one batch an epoch of ``n_samples`` rows, a
+    new shape for every size: it is padded to a power of two, or to MLP's
+    automatic 200, the batch that larger data sets run. Rows of zero weight
+    add nothing to the loss or its gradient. Larger data keep
+    ``batch_size`` (their last batch is padded to it).
     """
-    if n_samples >= batch_size:
+    if n_samples > batch_size:
         return batch_size
-    return min(_next_power_of_two(n_samples, 16), batch_size)
+    return min(_next_power_of_two(n_samples, 16), max(n_samples, _AUTO_BATCH))
 
 
 def slots_per_chunk(batch_bytes):
@@ -210,22 +219,21 @@ class TrainingNetwork(keras.Model):
     def batch_rows(self, n_samples, batch_size, epochs):
         """Rows of a compiled batch for ``n_samples`` rows in batches of ``batch_size``.
 
-        :func:`padded_batch_size`, or, for data smaller than a batch (one
-        batch an epoch), a larger batch size this network has already run (up
-        to 4 times the rows) when the work of its extra zero-weight rows over
-        ``epochs`` epochs stays below a compilation's.
+        :func:`padded_batch_size`, or, for data of one batch an epoch, a larger
+        batch size this network has already run (up to 4 times the rows) when
+        the work of its extra zero-weight rows over ``epochs`` epochs stays
+        below a compilation's.
         """
         rows = padded_batch_size(batch_size, n_samples)
-        if n_samples >= batch_size:  # whole batches: their size is the user's
-            return rows
-        macs_per_row = sum(int(np.prod(layer.kernel.shape)) for layer in self._kernels_of)
-        usable = [
-            r for r in self._batch_rows_run
-            if rows <= r <= 4 * rows and 3 * (r - rows) * macs_per_row * epochs <= _COMPILE_WORTH
-        ]  # fmt: skip
-        chosen = min(usable, default=rows)
-        self._batch_rows_run.add(chosen)
-        return chosen
+        if n_samples <= batch_size:  # one batch an epoch (else their size is the user's)
+            macs_per_row = sum(int(np.prod(layer.kernel.shape)) for layer in self._kernels_of)
+            usable = [
+                r for r in self._batch_rows_run
+                if rows <= r <= 4 * rows and 3 * (r - rows) * macs_per_row * epochs <= _COMPILE_WORTH
+            ]  # fmt: skip
+            rows = min(usable, default=rows)
+        self._batch_rows_run.add(rows)
+        return rows
 
     def load_values(self, values):
         """Load the network's variables from values in the data's shapes (``_network.initial_values``)."""
