@@ -21,6 +21,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
+from ._activations import SELU_ALPHA, SELU_SCALE  # noqa: E402
 from ._blocks import STREAM_BLOCK_BYTES, rows_per_block  # noqa: E402
 from ._network import (  # noqa: E402
     build_snn,
@@ -87,6 +88,24 @@ LOSSES = {
     "squared_error": lambda dtype: HalfSquaredError(reduction="mean_with_sample_weight", dtype=dtype),
     "poisson": lambda dtype: HalfPoissonDeviance(reduction="mean_with_sample_weight", dtype=dtype),
 }
+
+
+def selu_by_exp(x):
+    """SELU written with ``exp(x) - 1`` where Keras' (JAX's) uses ``expm1``.
+
+    On a CPU, XLA's float64 ``expm1`` took 81 us for 200 x 100 values against
+    29 us for ``exp``: with two SELU layers, ~0.1 ms of a (100, 100) train
+    step at batch 200, ~10% of it. The two differ by at most one rounding of
+    the result near zero (absolute 1e-16 in float64, 6e-8 in float32), where
+    ``expm1`` keeps more relative digits than a trained network can use.
+    """
+    return SELU_SCALE * ops.where(x > 0, x, SELU_ALPHA * (ops.exp(ops.minimum(x, 0)) - 1))
+
+
+# The hidden activations the training network computes otherwise than Keras,
+# on JAX (TensorFlow's Selu is one fused kernel). The network a user gets
+# (``model_``) and the NumPy prediction keep the standard definitions.
+JAX_TRAINING_ACTIVATIONS = {"selu": selu_by_exp}
 
 
 # Logits of the classes a padded network does not have: their softmax is 0,
@@ -578,7 +597,10 @@ def trainer_for(
 
     trainer = _POOL.take(key, padding_cost)
     if trainer is None:
-        network = build_snn(input_width, output_width, output_activation="identity", dtype=dtype, seed=seed, **spec)
+        graph = dict(spec)
+        if keras.backend.backend() == "jax":
+            graph["activation"] = JAX_TRAINING_ACTIVATIONS.get(spec["activation"], spec["activation"])
+        network = build_snn(input_width, output_width, output_activation="identity", dtype=dtype, seed=seed, **graph)
         trainer = _compile(
             network,
             loss=loss,

@@ -287,3 +287,42 @@ def test_memory_stays_flat_over_a_search_of_new_architectures():
     line = next(line for line in out.stdout.splitlines() if line.startswith("search RSS growth"))
     at_30, at_60 = (float(v) for v in re.search(r"fit 30 -> 60: (\d+) -> (\d+) MB", line).groups())
     assert at_60 - at_30 < 40, line
+
+
+def test_selu_by_exp_is_selu():
+    import keras
+
+    from sksnn._backend import precision
+
+    x = np.concatenate([-np.logspace(-12, 3, 200), [0.0], np.logspace(-12, 3, 200)])
+    with precision("float64"):  # JAX: 64-bit types, as in a float64 fit
+        ours = keras.ops.convert_to_numpy(_trainer.selu_by_exp(keras.ops.convert_to_tensor(x, dtype="float64")))
+        theirs = keras.ops.convert_to_numpy(keras.activations.selu(keras.ops.convert_to_tensor(x, dtype="float64")))
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours, theirs, rtol=1e-15, atol=1e-15)  # one rounding of exp(x) - 1 near 0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_training_with_selu_by_exp_reaches_what_keras_selu_reaches(monkeypatch):
+    import keras
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    X, y = make_classification(200, 6, random_state=0)
+
+    def fit():
+        _trainer._POOL.clear()
+        return SNNClassifier(hidden_layer_sizes=(16, 16), max_iter=30, random_state=0).fit(X, y)
+
+    ours = fit()
+    ((_, trainer),) = _trainer._POOL._idle
+    on_jax = keras.backend.backend() == "jax"  # used there only; the model a user gets keeps Keras' selu
+    expected = _trainer.selu_by_exp if on_jax else "selu"
+    assert trainer.network.get_layer("hidden_0").activation is keras.activations.get(expected)
+    assert ours.model_.get_layer("hidden_0").activation is keras.activations.selu
+    monkeypatch.setattr(_trainer, "JAX_TRAINING_ACTIVATIONS", {})
+    theirs = fit()
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert ours.loss_curve_ == pytest.approx(theirs.loss_curve_, rel=1e-12)
