@@ -369,9 +369,12 @@ class TrainingNetwork(keras.Model):
                 ended = ended.write(i, ends)
             return (best, count, stopped), losses.stack(), ended.stack()
 
-        # Not XLA: compiling the loop took ~2.4 s a shape, against ~0.4 s to
-        # trace it, and ran no faster on small networks.
-        return tf.function(train_sksnn_chunk, jit_compile=False, reduce_retracing=True)
+        # XLA: TensorFlow's graph executor ran a (100, 100) float64 step in
+        # ~1.9 ms (one kernel launch per op, no oneDNN for float64), XLA in
+        # ~1.3 ms. Its compilation costs ~1 s more a shape than tracing, which
+        # the faster steps repay: one fit per data set of 29 uci121 sets,
+        # 80 -> 60 s; digits CV 1.72x -> 0.97x MLP's time.
+        return tf.function(train_sksnn_chunk, jit_compile=True, reduce_retracing=True)
 
     def training_state(self):
         """JAX: the values of every variable a train step reads and writes (Keras' stateless train state)."""
