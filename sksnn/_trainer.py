@@ -221,7 +221,7 @@ class TrainingNetwork(keras.Model):
         )
         self.loss_tracker = keras.metrics.Mean(name="loss", dtype=variable_dtype)
         self._kernels_of = dense_layers(network)
-        self._chunk_function = None
+        self._chunk_functions = {}  # compiled with XLA or not (TensorFlow) -> the chunk function
         self._batch_rows_run = set()  # the batch sizes its compiled call has run (one compilation each on JAX)
         self.n_features, self.n_outputs = self.input_width, self.output_width
 
@@ -245,14 +245,17 @@ class TrainingNetwork(keras.Model):
         """
         rows = padded_batch_size(batch_size, n_samples)
         if n_samples <= batch_size:  # one batch an epoch (else their size is the user's)
-            macs_per_row = sum(int(np.prod(layer.kernel.shape)) for layer in self._kernels_of)
             usable = [
                 r for r in self._batch_rows_run
-                if rows <= r <= 4 * rows and 3 * (r - rows) * macs_per_row * epochs <= _COMPILE_WORTH
+                if rows <= r <= 4 * rows and self.training_work(r - rows) * epochs <= _COMPILE_WORTH
             ]  # fmt: skip
             rows = min(usable, default=rows)
         self._batch_rows_run.add(rows)
         return rows
+
+    def training_work(self, rows):
+        """Multiply-adds of training on ``rows`` rows (forward and backward: 3 per weight and row)."""
+        return 3 * rows * sum(int(np.prod(layer.kernel.shape)) for layer in self._kernels_of)
 
     def load_values(self, values):
         """Load the network's variables from values in the data's shapes (``_network.initial_values``)."""
@@ -273,7 +276,7 @@ class TrainingNetwork(keras.Model):
         padded_intercepts = [_embed(b, layer.bias.shape) for b, layer in zip(intercepts, layers, strict=True)]
         set_dense_weights(self.network, padded_coefs, padded_intercepts)
 
-    def chunk_trainer(self):
+    def chunk_trainer(self, work_rows):
         """What trains a chunk of batches, the epochs' ends and MLP's stopping rule included.
 
         Keras' fit loop calls the compiled step once per batch (or
@@ -296,13 +299,23 @@ class TrainingNetwork(keras.Model):
         apply_rule)`` (``apply_rule`` False leaves stopping to the estimator,
         epoch by epoch), it returns ``(rule, losses, ends)``: per slot, the
         loss of the epoch ending there and whether one did.
+
+        ``work_rows``, the rows the fit trains on at most (padding and all
+        epochs included), decides on TensorFlow whether the loop is compiled
+        with XLA: XLA's steps are faster, but TensorFlow never frees what XLA
+        compiled (``device_compilation_cache.h``: no eviction), ~20 MB a
+        network, so only fits whose training work exceeds a compilation's
+        cost use it, and a long search over small fits stays in the graph
+        executor. JAX always compiles (and frees, see
+        :func:`release_staging_caches`).
         """
-        if self._chunk_function is None:
-            backend = keras.backend.backend()
-            self._chunk_function = self._jax_chunk_function() if backend == "jax" else self._tf_chunk_function()
-        if keras.backend.backend() == "jax":
-            return _StatelessChunkTrainer(self, self._chunk_function)
-        return _ChunkTrainer(self._chunk_function)
+        on_jax = keras.backend.backend() == "jax"
+        xla = on_jax or self.training_work(work_rows) >= _COMPILE_WORTH
+        if xla not in self._chunk_functions:
+            self._chunk_functions[xla] = self._jax_chunk_function() if on_jax else self._tf_chunk_function(xla)
+        if on_jax:
+            return _StatelessChunkTrainer(self, self._chunk_functions[xla])
+        return _ChunkTrainer(self._chunk_functions[xla])
 
     def _jax_chunk_function(self):
         import jax
@@ -340,7 +353,7 @@ class TrainingNetwork(keras.Model):
             return train_chunk
         return jax.jit(train_chunk, donate_argnums=0)
 
-    def _tf_chunk_function(self):
+    def _tf_chunk_function(self, xla):
         import tensorflow as tf
 
         dtype = self.loss_tracker.dtype
@@ -372,9 +385,8 @@ class TrainingNetwork(keras.Model):
         # XLA: TensorFlow's graph executor ran a (100, 100) float64 step in
         # ~1.9 ms (one kernel launch per op, no oneDNN for float64), XLA in
         # ~1.3 ms. Its compilation costs ~1 s more a shape than tracing, which
-        # the faster steps repay: one fit per data set of 29 uci121 sets,
-        # 80 -> 60 s; digits CV 1.72x -> 0.97x MLP's time.
-        return tf.function(train_sksnn_chunk, jit_compile=True, reduce_retracing=True)
+        # the faster steps of a large enough fit repay (see chunk_trainer).
+        return tf.function(train_sksnn_chunk, jit_compile=xla, reduce_retracing=True)
 
     def training_state(self):
         """JAX: the values of every variable a train step reads and writes (Keras' stateless train state)."""

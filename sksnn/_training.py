@@ -119,14 +119,14 @@ class _Progress:
             self._bar.update(self._done)
 
 
-def _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress):
+def _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress, work_rows):
     """Train on ``chunks``, replaying each epoch's loss to ``callback``; True if interrupted."""
     best, count, tol, patience = stopping_rule or (np.inf, 0, 0.0, np.inf)
     rule = (np.asarray(best, dtype), np.asarray(count, dtype), np.asarray(False))
     limits = (np.asarray(tol, dtype), np.asarray(patience, dtype), np.asarray(stopping_rule is not None))
     trainer.reset_metrics()
     trainer.stop_training = False
-    train = trainer.chunk_trainer()
+    train = trainer.chunk_trainer(work_rows)
     epoch = 0
     try:
         upcoming = next(chunks, None)
@@ -205,5 +205,6 @@ def run_epochs(
         X, Y, sample_weight, standardization, batch_size=rows, slots=slots, widths=widths,
         epochs=epochs, shuffle=shuffle, seed=seed, whole_epochs=stopping_rule is None,
     )  # fmt: skip
-    progress = _Progress(batches_in_epoch(X.shape[0], rows)) if progress_bar else None
-    return _run_chunks(trainer, chunks, callback, stopping_rule, X.dtype, progress)
+    n_batches = batches_in_epoch(X.shape[0], rows)
+    progress = _Progress(n_batches) if progress_bar else None
+    return _run_chunks(trainer, chunks, callback, stopping_rule, X.dtype, progress, n_batches * rows * epochs)

@@ -326,3 +326,25 @@ def test_training_with_selu_by_exp_reaches_what_keras_selu_reaches(monkeypatch):
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     assert ours.loss_curve_ == pytest.approx(theirs.loss_curve_, rel=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_tensorflow_compiles_with_xla_only_the_fits_whose_work_repays_it():
+    from sklearn.base import clone
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    X, y = make_classification(2000, 10, n_classes=3, n_informative=4, random_state=0)
+    on_jax = keras.backend.backend() == "jax"
+    _trainer._POOL.clear()
+    # tol=1e9 stops after two epochs; max_iter bounds the work the decision weighs
+    small = SNNClassifier(hidden_layer_sizes=(100,), max_iter=10, tol=1e9, n_iter_no_change=1, random_state=0)
+    small.fit(X, y)
+    ((_, trainer),) = _trainer._POOL._idle
+    assert trainer.training_work(2000 * 10) < _trainer._COMPILE_WORTH
+    assert set(trainer._chunk_functions) == {on_jax}  # TensorFlow: the graph executor; JAX compiles always
+    large = clone(small).set_params(max_iter=1000).fit(X, y)  # 3 * (16 * 100 + 100 * 4) * 2000 * 1000 multiply-adds
+    assert set(trainer._chunk_functions) == ({True} if on_jax else {False, True})
+    assert large.n_iter_ == small.n_iter_ == 3  # either way, MLP's rule: two epochs without improvement
+    np.testing.assert_allclose(large.coefs_[0], small.coefs_[0], rtol=1e-9, atol=1e-12)
