@@ -2,11 +2,12 @@
 
 Everything a train step is made of lives here: the losses (MLP's), the L2
 penalty with MLP's scaling, the loss that is reported per epoch, the
-optimizers, how many steps run per call into the backend (on JAX the compiled
-loop over a chunk of batches, which may span epochs and applies MLP's
-stopping rule itself), the shapes networks are compiled for (padded to a few
-sizes, so that one compiled network serves many data sets), and the pool that
-keeps compiled networks for the next fit of the same shape. The graph itself
+optimizers (and, on JAX, a faster SELU), the compiled loop over a chunk of
+batches, which may span epochs and applies MLP's stopping rule itself (XLA
+on JAX; on TensorFlow XLA for large fits, else its graph executor), the
+shapes networks are compiled for (padded to a few sizes, so that one
+compiled network serves many data sets), and the pool that keeps compiled
+networks for the next fit of the same shape. The graph itself
 is ``_network``; feeding batches and running epochs is ``_training``.
 """
 
@@ -222,7 +223,7 @@ class TrainingNetwork(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss", dtype=variable_dtype)
         self._kernels_of = dense_layers(network)
         self._chunk_functions = {}  # compiled with XLA or not (TensorFlow) -> the chunk function
-        self._batch_rows_run = set()  # the batch sizes its compiled call has run (one compilation each on JAX)
+        self._batch_rows_run = set()  # the batch sizes its compiled call has run (one compilation each)
         self.n_features, self.n_outputs = self.input_width, self.output_width
 
     @property
