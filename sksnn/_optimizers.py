@@ -1,5 +1,9 @@
-"""Keras' Nadam and Adam, with their per-step scalars computed once per step.
+"""Keras' optimizers as sksnn trains with them: scalars once a step, no all-reduce of one replica.
 
+Each minibatch solver's optimizer is Keras' own class. On TensorFlow, none
+of them all-reduces the gradients of a single replica (:class:`_OneReplica`:
+Keras' all-reduce kept every traced train step alive). Nadam, Adam and AdamW
+also compute their per-step scalars once per step, not once per variable:
 Keras' ``update_step`` of these optimizers recomputes the step's scalar
 factors (powers of the betas and of the decay, casts, the momentum-cache
 product) for every variable: ~35 of Nadam's ~50 operations. Tracing them for
@@ -22,6 +26,27 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 
+class _OneReplica:
+    """Gradients of one replica go to the update as they are (TensorFlow), not through an all-reduce.
+
+    Keras' TensorFlow optimizer sums the gradients over replicas with
+    ``ReplicaContext.all_reduce`` even under TensorFlow's default strategy,
+    where the sum is of one replica. In a traced step that call registers a
+    ``tf.custom_gradient`` in TensorFlow's global gradient registry, which
+    nothing ever removes and whose closure holds the traced graph: every new
+    architecture kept its whole train step alive, ~6 MB each in a long search
+    (tests/test_trainer.py). Under a distribution strategy Keras' all-reduce
+    runs as before. On JAX this method is not called.
+    """
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy():
+            return super()._all_reduce_sum_gradients(grads_and_vars)
+        return list(grads_and_vars)
+
+
 class _ScalarsOncePerStep:
     """Keeps the factors of the step being applied; subclasses compute them."""
 
@@ -42,7 +67,7 @@ class _ScalarsOncePerStep:
         return self._factors[1]
 
 
-class Nadam(_ScalarsOncePerStep, keras.optimizers.Nadam):
+class Nadam(_OneReplica, _ScalarsOncePerStep, keras.optimizers.Nadam):
     """:class:`keras.optimizers.Nadam`, with the scalar work of a step done once."""
 
     def _compute_step_factors(self, dtype, learning_rate):
@@ -114,9 +139,17 @@ class _AdamUpdate(_ScalarsOncePerStep):
         self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon)))
 
 
-class Adam(_AdamUpdate, keras.optimizers.Adam):
+class Adam(_OneReplica, _AdamUpdate, keras.optimizers.Adam):
     """:class:`keras.optimizers.Adam`, with the scalar work of a step done once."""
 
 
-class AdamW(_AdamUpdate, keras.optimizers.AdamW):
+class AdamW(_OneReplica, _AdamUpdate, keras.optimizers.AdamW):
     """:class:`keras.optimizers.AdamW`, with the scalar work of a step done once."""
+
+
+class SGD(_OneReplica, keras.optimizers.SGD):
+    """:class:`keras.optimizers.SGD`, without the all-reduce of one replica."""
+
+
+class RMSprop(_OneReplica, keras.optimizers.RMSprop):
+    """:class:`keras.optimizers.RMSprop`, without the all-reduce of one replica."""

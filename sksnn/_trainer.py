@@ -32,16 +32,10 @@ from ._network import (  # noqa: E402
     set_dense_weights,
     variable_values,
 )
-from ._optimizers import Adam, AdamW, Nadam  # noqa: E402
+from ._optimizers import SGD, Adam, AdamW, Nadam, RMSprop  # noqa: E402
 
-OPTIMIZERS = {
-    # Keras' own, cheaper to trace (see _optimizers)
-    "nadam": Nadam,
-    "adam": Adam,
-    "adamw": AdamW,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
+# Keras' own, without the all-reduce of one replica, some cheaper to trace (see _optimizers)
+OPTIMIZERS = {"nadam": Nadam, "adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop}
 
 
 class HalfSquaredError(keras.losses.Loss):
@@ -308,7 +302,7 @@ class TrainingNetwork(keras.Model):
         network, so only fits whose training work exceeds a compilation's
         cost use it, and a long search over small fits stays in the graph
         executor. JAX always compiles (and frees, see
-        :func:`release_staging_caches`).
+        :func:`release_dropped_networks`).
         """
         on_jax = keras.backend.backend() == "jax"
         xla = on_jax or self.training_work(work_rows) >= _COMPILE_WORTH
@@ -506,6 +500,7 @@ class _TrainerPool:
     def __init__(self, max_idle=8):
         self._idle = []  # (key, trainer), oldest first
         self._max_idle = max_idle
+        self._dropped = 0  # networks let go since the backend last released their caches
         self._lock = threading.Lock()
 
     def take(self, key, cost):
@@ -519,38 +514,56 @@ class _TrainerPool:
     def give_back(self, key, trainer):
         with self._lock:
             self._idle.append((key, trainer))
-            evicted = len(self._idle) > self._max_idle
+            self._dropped += max(0, len(self._idle) - self._max_idle)
             del self._idle[: -self._max_idle]
-        if evicted:
-            release_staging_caches()
+            dropped = self._dropped
+        if dropped and release_dropped_networks(dropped, self._max_idle):
+            with self._lock:
+                self._dropped -= dropped
 
     def clear(self):
         with self._lock:
             self._idle.clear()
 
 
-def release_staging_caches():
-    """Let JAX free what it traced and compiled for networks that are gone.
+def release_dropped_networks(dropped, pool_size):
+    """Let the backend free what it keeps of networks the pool let go; True if it did.
 
-    JAX's tracing and lowering caches (``jax._src.util``'s LRU caches, kept
-    for the life of the process) keep every traced train step and its compiled
-    executable after the network that owned it is gone: a search over 180
-    architectures grew by ~650 MB (benchmarks/speed.py, ``search-memory``).
-    Clearing them when the pool drops a network keeps memory flat. The
-    compiled functions still alive keep their own executables (the C++
-    dispatch cache is not touched), so pooled networks do not compile again;
-    other JAX code in the process retraces at most once. ``jax.clear_caches``
-    would drop those executables too. TensorFlow: nothing to do here.
+    Both backends keep, in process-wide caches, what they traced and compiled
+    for a network after the network is gone, which grew a long search over
+    new architectures without bound (benchmarks/speed.py, ``search``):
+
+    - JAX's tracing and lowering caches (``jax._src.util``'s LRU caches) keep
+      every traced train step and its executable: ~650 MB over 180
+      architectures. They are cleared whenever a network is dropped: the
+      compiled functions still alive keep their own executables (the C++
+      dispatch cache is not touched), so pooled networks do not compile
+      again; other JAX code in the process retraces at most once.
+      ``jax.clear_caches`` would drop those executables too.
+    - TensorFlow's eager kernel cache keeps every function it ran
+      instantiated (its optimized graph and executor) after the function is
+      deleted: ~1.3 MB a small network. Clearing it (as Keras'
+      ``clear_session`` does) makes the functions still alive instantiate
+      again at their next call (~0.2 s each), so it is cleared once
+      ``pool_size`` networks have been dropped: a pooled network pays that
+      at most once per ``pool_size`` new ones.
     """
-    if keras.backend.backend() != "jax":
-        return
+    backend = keras.backend.backend()
+    if backend == "tensorflow" and dropped >= pool_size:
+        from tensorflow.python.eager import context
+
+        context.context().clear_kernel_cache()
+        return True
+    if backend != "jax":
+        return False
     try:
         from jax._src import util
     except ImportError:
-        return
+        return True
     clear = getattr(util, "clear_all_caches", None)
     if clear is not None:
         clear()
+    return True
 
 
 _POOL = _TrainerPool()
