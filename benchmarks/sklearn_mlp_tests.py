@@ -5,14 +5,15 @@ scikit-learn, changes exactly one line (its import of MLPClassifier and
 MLPRegressor becomes an import of SNNClassifier and SNNRegressor under those
 names) and runs pytest on the copy. Everything else, sksnn's defaults
 included, is as the file has it; ``--mlp-defaults`` gives the SNN classes
-MLP's values of the defaults that differ (alpha, the output kernel's start). Prints pytest's summary; ``--junit FILE``
-keeps the per-test outcome.
+MLP's values of the defaults that differ (alpha, the output kernel's start, the
+classifier's label smoothing). Prints pytest's summary; ``--junit FILE`` keeps
+the per-test outcome.
 
 Usage::
 
     python benchmarks/sklearn_mlp_tests.py                  # the whole file
     python benchmarks/sklearn_mlp_tests.py -- -k lbfgs -x   # arguments after -- go to pytest
-    python benchmarks/sklearn_mlp_tests.py --mlp-defaults   # alpha=1e-4, a LeCun output kernel
+    python benchmarks/sklearn_mlp_tests.py --mlp-defaults   # alpha=1e-4, a LeCun output kernel, no label smoothing
 """
 
 import argparse
@@ -48,7 +49,7 @@ PRIVATE_INTERNALS = {
 
 
 # Tests that assert what MLP's own defaults produce where sksnn's defaults differ (a zero output
-# kernel, alpha=1e-2: docs/defaults.md). With MLP's values of those two (``--mlp-defaults``) they pass.
+# kernel, alpha=1e-2: docs/defaults.md). With MLP's values of those (``--mlp-defaults``) they pass.
 SKSNN_DEFAULTS = {
     "test_alpha": "larger alpha, smaller weights in every layer: a zero-initialized output kernel grows from "
     "zero, and more with alpha=1 (smaller hidden weights) than with alpha=0",
@@ -59,9 +60,11 @@ SKSNN_DEFAULTS = {
     "test_mlp_loading_from_joblib_partial_fit": "fits one row to rtol 1e-4; alpha=1e-2 holds it at 1.43 for 1",
 }
 MLP_DEFAULTS = {"alpha": 1e-4, "output_initializer": "lecun_normal"}
+MLP_CLASSIFIER_DEFAULTS = {"label_smoothing": 0.0}  # MLP's log loss
 SET_MLP_DEFAULTS = f"""
 for _estimator in (MLPClassifier, MLPRegressor):  # --mlp-defaults: MLP's values where sksnn's differ
     _estimator.__init__.__kwdefaults__.update({MLP_DEFAULTS!r})
+MLPClassifier.__init__.__kwdefaults__.update({MLP_CLASSIFIER_DEFAULTS!r})
 """
 
 
@@ -79,7 +82,11 @@ def substituted_source(mlp_defaults=False):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--junit", help="write pytest's JUnit XML here")
-    parser.add_argument("--mlp-defaults", action="store_true", help=f"give the SNN classes {MLP_DEFAULTS}")
+    parser.add_argument(
+        "--mlp-defaults",
+        action="store_true",
+        help=f"give the SNN classes {MLP_DEFAULTS}, the classifier {MLP_CLASSIFIER_DEFAULTS}",
+    )
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args(argv)
     import pytest

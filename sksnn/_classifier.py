@@ -1,10 +1,12 @@
-"""SNNClassifier: label encoding, class weights, predict_proba."""
+"""SNNClassifier: label encoding, class weights, label smoothing, predict_proba."""
+
+from numbers import Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
@@ -147,6 +149,17 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
 
+    label_smoothing : float in [0, 1), default=0.1
+        Trains against labels moved this far towards uniform: a class's
+        target is ``1 - label_smoothing + label_smoothing / n_classes``
+        instead of 1, each other class's ``label_smoothing / n_classes``
+        (each label of a binary or multilabel target: towards 1/2), as Keras'
+        ``CategoricalCrossentropy(label_smoothing=...)``. It keeps the
+        network from driving the training rows' probabilities to 0 and 1;
+        0.1 was ahead of 0 on the UCI benchmark's validation splits
+        (:doc:`/defaults`). 0 trains on MLP's loss; ``loss_`` is the loss
+        against the smoothed labels.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray of shape (n_classes,)
@@ -235,6 +248,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     _parameter_constraints: dict = {
         **BaseSNN._parameter_constraints,
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def __init__(
@@ -268,6 +282,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         n_iter_no_change=10,
         max_fun=15000,
         class_weight=None,
+        label_smoothing=0.1,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -299,6 +314,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
             max_fun=max_fun,
         )
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
 
     # ------------------------------------------------------------------ hooks
     _score_function = staticmethod(accuracy_score)
@@ -350,6 +366,12 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
 
     def _encode_targets(self, y, encoder):
         return encoder.transform(y)
+
+    def _training_targets(self, Y, encoder):
+        if not self.label_smoothing:
+            return Y
+        n_classes = Y.shape[1] if encoder.y_type_ == "multiclass" else 2  # softmax, or each label's sigmoid
+        return Y * (1 - self.label_smoothing) + self.label_smoothing / n_classes
 
     def _training_setup(self, encoder):
         if encoder.y_type_ == "multiclass":

@@ -204,3 +204,28 @@ def test_the_output_layer_starts_at_zero_by_default_and_as_drawn_on_request():
     drawn = SNNClassifier(output_initializer="lecun_normal", **still).fit(X, y)
     assert drawn.coefs_[-1].std() > 0.1
     np.testing.assert_allclose(drawn.coefs_[0], default.coefs_[0])  # the hidden layers are drawn alike
+
+
+@pytest.mark.parametrize("solver", ["nadam", "lbfgs"])
+def test_label_smoothing_trains_towards_the_smoothed_labels(iris, solver):
+    # Trained to convergence on iris, the training rows' largest probability
+    # centres on the smoothed target of their class, 1 - 0.3 + 0.3 / 3 = 0.8;
+    # with label_smoothing=0 (MLP's loss) it goes to 1.
+    X, y = iris
+    params = {"solver": solver, "alpha": 0.0, "max_iter": 300, "random_state": 0, "hidden_layer_sizes": (16,)}
+    if solver == "nadam":
+        params.update(learning_rate_init=1e-2, batch_size=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lbfgs' ConvergenceWarning
+        smoothed = SNNClassifier(label_smoothing=0.3, **params).fit(X, y).predict_proba(X).max(axis=1)
+        sharp = SNNClassifier(label_smoothing=0.0, **params).fit(X, y).predict_proba(X).max(axis=1)
+    assert np.median(smoothed) == pytest.approx(0.8, abs=0.02) and smoothed.max() < 0.9
+    assert np.median(sharp) > 0.99
+
+
+def test_label_smoothing_of_a_binary_target_is_towards_one_half():
+    X, y = make_classification(200, 5, class_sep=3.0, random_state=0)
+    params = {"alpha": 0.0, "max_iter": 300, "learning_rate_init": 1e-2, "batch_size": 32, "random_state": 0}
+    proba = SNNClassifier(label_smoothing=0.4, hidden_layer_sizes=(16,), **params).fit(X, y).predict_proba(X)
+    # the smoothed targets are 0.2 and 0.8
+    assert np.median(proba.max(axis=1)) == pytest.approx(0.8, abs=0.02) and proba.max() < 0.9

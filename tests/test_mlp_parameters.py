@@ -240,7 +240,8 @@ def test_lbfgs_classifier_with_sample_weights_is_mlps():
     X, y = load_iris(return_X_y=True)
     X = (X - X.mean(axis=0)) / X.std(axis=0)
     weights = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
-    snn, mlp = SNNClassifier(solver="lbfgs", standardize=False), MLPClassifier(solver="lbfgs")
+    snn = SNNClassifier(solver="lbfgs", standardize=False, label_smoothing=0.0)  # MLP's loss
+    mlp = MLPClassifier(solver="lbfgs")
     common = dict(hidden_layer_sizes=(5,), activation="tanh", random_state=0, alpha=1e-3)
     snn.set_params(**common), mlp.set_params(**common)
     with warnings.catch_warnings():

@@ -109,6 +109,9 @@ def test_parameters_out_of_range_or_of_wrong_type(estimator, params):
 
 
 def test_classifier_specific_bad_inputs():
+    for smoothing in (1.0, -0.1):
+        with pytest.raises(InvalidParameterError, match="label_smoothing"):
+            SNNClassifier(**TINY, label_smoothing=smoothing).fit(X, Y_CLASS)
     with pytest.raises(InvalidParameterError, match="class_weight"):
         SNNClassifier(**TINY, class_weight="most").fit(X, Y_CLASS)
     with pytest.raises(ValueError, match="class_weight"):

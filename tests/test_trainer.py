@@ -16,31 +16,38 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("target", ["multiclass", "multilabel"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("alpha", [0.0, 0.01])
-def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(target, weighted, alpha):
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(target, weighted, alpha, label_smoothing):
     from sklearn.datasets import make_classification, make_multilabel_classification
-    from sklearn.metrics import log_loss
 
     from sksnn import SNNClassifier
 
     # A vanishing learning rate keeps the weights where they started, so every
     # batch loss is taken at the same weights: the epoch's loss is then the
-    # log loss of the whole training set (sample-weighted if weighted) plus
-    # MLP's penalty, alpha / 2 * ||W||^2 / batch weight, once per batch.
+    # log loss of the whole training set against the (smoothed) labels,
+    # sample-weighted if weighted, plus MLP's penalty, alpha / 2 * ||W||^2 /
+    # batch weight, once per batch. A LeCun output kernel: the default zero
+    # kernel predicts uniform probabilities, whose log loss smoothing leaves as it is.
     if target == "multiclass":
         X, y = make_classification(101, 5, n_informative=3, n_classes=3, random_state=0)
+        Y = np.eye(3)[y]
     else:
         X, y = make_multilabel_classification(101, 5, n_classes=4, random_state=0)
+        Y = y
     weights = np.random.RandomState(0).uniform(0.5, 2.0, 101) if weighted else None
     clf = SNNClassifier(hidden_layer_sizes=(8,), batch_size=16, max_iter=1, learning_rate_init=1e-12, alpha=alpha)
-    clf.set_params(shuffle=False, random_state=0).fit(X, y, sample_weight=weights)
+    clf.set_params(output_initializer="lecun_normal", label_smoothing=label_smoothing, shuffle=False, random_state=0)
+    clf.fit(X, y, sample_weight=weights)
     total_weight = 101 if weights is None else weights.sum()
     penalty = 7 * 0.5 * alpha * sum((W**2).sum() for W in clf.coefs_) / total_weight  # 7 batches, the last of 5 rows
     proba = clf.predict_proba(X)
-    if target == "multiclass":
-        log_losses = log_loss(y, proba, sample_weight=weights)
-    else:  # MLP sums the labels' binary log losses
-        log_losses = sum(log_loss(y[:, j], proba[:, j], sample_weight=weights) for j in range(y.shape[1]))
-    assert clf.loss_ == pytest.approx(log_losses + penalty, rel=1e-6)
+    if target == "multiclass":  # towards 1/3 for each class
+        targets = Y * (1 - label_smoothing) + label_smoothing / 3
+        per_row = -np.sum(targets * np.log(proba), axis=1)
+    else:  # MLP sums the labels' binary log losses; each label towards 1/2
+        targets = Y * (1 - label_smoothing) + label_smoothing / 2
+        per_row = -np.sum(targets * np.log(proba) + (1 - targets) * np.log1p(-proba), axis=1)
+    assert clf.loss_ == pytest.approx(np.average(per_row, weights=weights) + penalty, rel=1e-6)
 
 
 def test_chunks_are_a_bounded_power_of_two_of_batches():
