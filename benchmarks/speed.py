@@ -29,6 +29,7 @@ sides, the baseline a scikit-learn user writes
   time ("many data sets"); the median and the mean over data sets of sksnn's first fit
   minus a refit of the same data ("a new shape", the set-up; MLP has none);
   the total time of those refits against MLP's fits ("same shape, again");
+  ``--dtype float32`` gives both sides float32 X (both then train in float32);
 - digits: ``cross_val_score(cv=3)`` on ``load_digits``, run twice in one
   process, the second timed ("warm"), and a fresh process running imports
   and the CV ("fresh", best of 2);
@@ -213,7 +214,7 @@ def memory_figure():
     row("fit peak RSS / X size", *growth, "MLPClassifier", unit="x")
 
 
-def datasets_figures(data_dir, step):
+def datasets_figures(data_dir, step, dtype="float64"):
     import glob
 
     import tabular as bench  # its data loading and its two models; on sys.path as in defaults.py
@@ -223,11 +224,11 @@ def datasets_figures(data_dir, step):
     for path in sorted(glob.glob(os.path.join(data_dir, "*.npz")))[::step]:
         data = np.load(path)
         train, _ = bench.classification_splits(data)[0]
-        X, y = data["X"][train], data["y"][train]
+        X, y = data["X"][train].astype(dtype), data["y"][train]
         for name, times in (("sksnn", first), ("mlp", mlp), ("sksnn", refit)):
             model = bench.models("classification", 0)[name]
             times.append(timed(lambda m=model, X=X, y=y: m.fit(X, y)))
-    print(f"({len(first)} data sets)")
+    print(f"({len(first)} data sets, X as {dtype})")
     row("many data sets, total", sum(first), sum(mlp), "StandardScaler+MLPClassifier")
     setup = np.subtract(first, refit)
     print(
@@ -313,6 +314,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the train and cv figures (median)")
     parser.add_argument("--data-dir", default=os.path.join("..", "shared", "datasets", "uci121"))
     parser.add_argument("--dataset-step", type=int, default=1, help="every k-th data set of --data-dir")
+    parser.add_argument(
+        "--dtype", choices=("float64", "float32"), default="float64", help="X of the datasets figure, both sides"
+    )
     parser.add_argument("--search-fits", type=int, default=180)
     parser.add_argument("--search-from", type=int, default=30, help="the fit whose RSS the growth starts from")
     args = parser.parse_args()
@@ -338,7 +342,7 @@ def main():
             if "load" in figures:
                 load_figure(paths)
         if "datasets" in figures:
-            datasets_figures(args.data_dir, args.dataset_step)
+            datasets_figures(args.data_dir, args.dataset_step, args.dtype)
         if "digits" in figures:
             digits_figures()
     if "search" in figures:

@@ -123,17 +123,19 @@ def _next_power_of_two(n, smallest):
 def padded_widths(n_features, n_outputs, loss):
     """The input and output widths a network for this data is compiled with.
 
-    Compiling a new shape costs 0.3-0.6 s (XLA), more than a whole fit of a
-    small data set: one fit per data set of a collection compiled once per
-    data set. Inputs are padded with zero columns to a power of two (at
-    least 16, up to 512 features: beyond that compilation is a small part of
-    a fit), softmax outputs with absent classes to a power of two (at least
-    4): their kernels' rows and columns start at zero, receive no gradient
-    and stay zero, so the padded network computes exactly the unpadded one.
-    Other outputs (binary, multilabel, regression) keep their width.
+    Compiling a new shape costs 0.5-1 s, more than a whole fit of a small
+    data set: one fit per data set of a collection compiled once per data
+    set. Inputs are padded with zero columns to a power of two (at least 16,
+    up to 512 features: beyond that compilation is a small part of a fit),
+    softmax outputs with absent classes to a power of two (at least 16: the
+    output layer is a small part of a step, and 3 to 16 classes then share
+    one network): their kernels' rows and columns start at zero, receive no
+    gradient and stay zero, so the padded network computes exactly the
+    unpadded one. Other outputs (binary, multilabel, regression) keep their
+    width.
     """
     width = n_features if n_features > 512 else _next_power_of_two(n_features, 16)
-    outputs = _next_power_of_two(n_outputs, 4) if loss == "categorical" and n_outputs <= 128 else n_outputs
+    outputs = _next_power_of_two(n_outputs, 16) if loss == "categorical" and n_outputs <= 128 else n_outputs
     return width, outputs
 
 
@@ -142,18 +144,21 @@ _AUTO_BATCH = 200
 
 
 def padded_batch_size(batch_size, n_samples):
-    """Rows of a batch as compiled: one batch an epoch is padded (zero weight) to a few sizes.
+    """Rows of a batch as compiled: one batch an epoch is padded (zero weight) to MLP's automatic 200.
 
     A data set of at most ``batch_size`` rows (``batch_size`` is clipped to
     the rows, as MLP clips it) is one batch an epoch of ``n_samples`` rows, a
-    new shape for every size: it is padded to a power of two, or to MLP's
-    automatic 200, the batch that larger data sets run. Rows of zero weight
-    add nothing to the loss or its gradient. Larger data keep
-    ``batch_size`` (their last batch is padded to it).
+    new shape for every size: it is padded to 200 rows, the batch that
+    larger data sets run, so every small data set of a width trains in the
+    network they compiled. Rows of zero weight add nothing to the loss or
+    its gradient. On uci121 (116 sets, one fit each, JAX) padding to a power
+    of two instead compiled 5 more shapes (~1 s each) and saved 0.3 s of
+    steps in all. Larger data keep ``batch_size`` (their last batch is
+    padded to it).
     """
     if n_samples > batch_size:
         return batch_size
-    return min(_next_power_of_two(n_samples, 16), max(n_samples, _AUTO_BATCH))
+    return max(n_samples, _AUTO_BATCH)
 
 
 def slots_per_chunk(batch_bytes):
@@ -217,7 +222,6 @@ class TrainingNetwork(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss", dtype=variable_dtype)
         self._kernels_of = dense_layers(network)
         self._chunk_functions = {}  # compiled with XLA or not (TensorFlow) -> the chunk function
-        self._batch_rows_run = set()  # the batch sizes its compiled call has run (one compilation each)
         self.n_features, self.n_outputs = self.input_width, self.output_width
 
     @property
@@ -229,24 +233,6 @@ class TrainingNetwork(keras.Model):
         self.n_features, self.n_outputs = n_features, n_outputs
         offset = np.where(np.arange(self.output_width) < n_outputs, 0.0, _ABSENT_CLASS_LOGIT)
         self.class_logit_offset.assign(offset.astype(self.class_logit_offset.dtype))
-
-    def batch_rows(self, n_samples, batch_size, epochs):
-        """Rows of a compiled batch for ``n_samples`` rows in batches of ``batch_size``.
-
-        :func:`padded_batch_size`, or, for data of one batch an epoch, a larger
-        batch size this network has already run (up to 4 times the rows) when
-        the work of its extra zero-weight rows over ``epochs`` epochs stays
-        below a compilation's.
-        """
-        rows = padded_batch_size(batch_size, n_samples)
-        if n_samples <= batch_size:  # one batch an epoch (else their size is the user's)
-            usable = [
-                r for r in self._batch_rows_run
-                if rows <= r <= 4 * rows and self.training_work(r - rows) * epochs <= _COMPILE_WORTH
-            ]  # fmt: skip
-            rows = min(usable, default=rows)
-        self._batch_rows_run.add(rows)
-        return rows
 
     def training_work(self, rows):
         """Multiply-adds of training on ``rows`` rows (forward and backward: 3 per weight and row)."""

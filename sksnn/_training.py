@@ -19,7 +19,7 @@ import scipy.sparse as sp  # noqa: E402
 
 from ._blocks import batches_in_epoch  # noqa: E402
 from ._inference import standardize  # noqa: E402
-from ._trainer import slots_per_chunk  # noqa: E402
+from ._trainer import padded_batch_size, slots_per_chunk  # noqa: E402
 
 
 class _EpochEnd(keras.callbacks.Callback):
@@ -198,7 +198,7 @@ def run_epochs(
     """
     callback = _EpochEnd(on_epoch_end)
     callback.set_model(trainer)
-    rows = trainer.batch_rows(X.shape[0], batch_size, epochs)
+    rows = padded_batch_size(batch_size, X.shape[0])
     widths = (trainer.input_width, trainer.output_width)
     slots = slots_per_chunk(rows * widths[0] * X.dtype.itemsize)
     chunks = _numpy_chunks(

@@ -58,32 +58,34 @@ def test_chunks_are_a_bounded_power_of_two_of_batches():
 def test_networks_are_compiled_for_a_few_padded_widths():
     widths = [_trainer.padded_widths(n, 1, "binary")[0] for n in (1, 9, 16, 17, 100, 262, 512, 513, 784)]
     assert widths == [16, 16, 16, 32, 128, 512, 512, 513, 784]
-    assert [_trainer.padded_widths(4, k, "categorical")[1] for k in (3, 4, 5, 10, 100, 129)] == [4, 4, 8, 16, 128, 129]
+    outputs = [_trainer.padded_widths(4, k, "categorical")[1] for k in (3, 4, 5, 17, 100, 129)]
+    assert outputs == [16, 16, 16, 32, 128, 129]
     for loss in ("binary", "squared_error", "poisson"):  # only softmax outputs can hold absent classes
         assert _trainer.padded_widths(4, 3, loss)[1] == 3
-    # a data set smaller than a batch: its one batch is padded to a power of two, at most the batch size
+    # a data set smaller than a batch: its one batch is padded to MLP's automatic batch, 200 rows
     sizes = [_trainer.padded_batch_size(200, n) for n in (5, 16, 17, 100, 150, 199, 200, 5000)]
-    assert sizes == [16, 16, 32, 128, 200, 200, 200, 200]
-    # as the estimator calls it: the batch clipped to the rows (MLP's rule), still one of those sizes
-    assert [_trainer.padded_batch_size(n, n) for n in (5, 17, 100, 150, 200, 300)] == [16, 32, 128, 200, 200, 300]
+    assert sizes == [200] * 8
+    # as the estimator calls it: the batch clipped to the rows (MLP's rule); more than 200 rows keep their size
+    assert [_trainer.padded_batch_size(n, n) for n in (5, 17, 100, 150, 200, 300)] == [200, 200, 200, 200, 200, 300]
+    assert _trainer.padded_batch_size(32, 1000) == 32  # several batches an epoch: the user's batch size
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_small_data_sets_of_other_sizes_train_in_one_padded_batch_shape():
+def test_small_data_sets_of_other_sizes_train_in_one_padded_batch_shape(monkeypatch):
     from sklearn.datasets import make_classification
 
     from sksnn import SNNClassifier
 
     _trainer._POOL.clear()
-    for n_samples in (70, 90, 128):  # one batch an epoch (batch_size='auto' is min(200, n)): 128 rows compiled
+    batch_rows = []
+    chunks = _training._numpy_chunks
+    record = lambda *a, **k: batch_rows.append(k["batch_size"]) or chunks(*a, **k)  # noqa: E731
+    monkeypatch.setattr(_training, "_numpy_chunks", record)
+    # one batch an epoch (batch_size='auto' is min(200, n)), then the batches of a larger set: 200 rows compiled
+    for n_samples in (20, 70, 90, 128, 150, 1000):
         X, y = make_classification(n_samples, 5, random_state=0)
         SNNClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
-    ((_, trainer),) = _trainer._POOL._idle
-    assert trainer._batch_rows_run == {128}
-    for n_samples in (150, 1000):  # 200 rows: 150 in one batch, then the batches of a larger set
-        X, y = make_classification(n_samples, 5, random_state=0)
-        SNNClassifier(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(X, y)
-    assert trainer._batch_rows_run == {128, 200}
+    assert len(_trainer._POOL._idle) == 1 and batch_rows == [200] * 6
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -162,13 +164,6 @@ def test_a_small_fit_borrows_an_idle_wider_network_and_a_large_fit_compiles_its_
     assert len(compiled) == 2
     fit(300, 10, n_classes=2)  # another loss: a network of its own
     assert len(compiled) == 3
-    # one batch an epoch borrows a batch size the network already ran (zero-weight rows), up to 4 times its own
-    (trainer,) = [t for key, t in _trainer._POOL._idle if t.input_width == 16 and t.output_width == 4][:1]
-    assert trainer._batch_rows_run == {200}  # the batches of 5000 and 300 rows
-    assert trainer.batch_rows(100, 100, epochs=200) == 200 and trainer.batch_rows(40, 40, epochs=200) == 200
-    assert trainer.batch_rows(40, 40, epochs=10**6) == 64  # too much padding work: its own size
-    assert trainer.batch_rows(20, 20, epochs=200) == 64  # 200 is over 4 times its 32
-    assert trainer.batch_rows(3000, 200, epochs=200) == 200
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
