@@ -18,7 +18,7 @@ def test_everyday_figures_print_ratios_against_mlp():
     command = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--backend", keras.backend.backend()]
     command += ["--figures", "datasets,search", "--data-dir", str(UCI), "--dataset-step", "40", "--search-fits", "31"]
     out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=900).stdout
-    assert "(3 data sets)" in out
+    assert "(3 data sets, X as float64)" in out
     for name in ("many data sets, total", "same shape, refit"):
         line = next(line for line in out.splitlines() if line.startswith(name))
         ours, base, ratio = (float(v) for v in re.findall(r"(\d+\.\d+)", line)[:3])
