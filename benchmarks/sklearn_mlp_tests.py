@@ -60,7 +60,7 @@ SKSNN_DEFAULTS = {
     "test_mlp_loading_from_joblib_partial_fit": "fits one row to rtol 1e-4; alpha=1e-2 holds it at 1.43 for 1",
 }
 MLP_DEFAULTS = {"alpha": 1e-4, "output_initializer": "lecun_normal"}
-MLP_CLASSIFIER_DEFAULTS = {"label_smoothing": 0.0}  # MLP's log loss
+MLP_CLASSIFIER_DEFAULTS = {"label_smoothing": 0.0, "tol": 1e-4}  # MLP's log loss and tolerance
 SET_MLP_DEFAULTS = f"""
 for _estimator in (MLPClassifier, MLPRegressor):  # --mlp-defaults: MLP's values where sksnn's differ
     _estimator.__init__.__kwdefaults__.update({MLP_DEFAULTS!r})

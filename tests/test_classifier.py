@@ -212,7 +212,8 @@ def test_label_smoothing_trains_towards_the_smoothed_labels(iris, solver):
     # centres on the smoothed target of their class, 1 - 0.3 + 0.3 / 3 = 0.8;
     # with label_smoothing=0 (MLP's loss) it goes to 1.
     X, y = iris
-    params = {"solver": solver, "alpha": 0.0, "max_iter": 300, "random_state": 0, "hidden_layer_sizes": (16,)}
+    params = {"solver": solver, "alpha": 0.0, "max_iter": 300, "tol": 1e-4, "random_state": 0}
+    params["hidden_layer_sizes"] = (16,)
     if solver == "nadam":
         params.update(learning_rate_init=1e-2, batch_size=32)
     with warnings.catch_warnings():
@@ -225,7 +226,8 @@ def test_label_smoothing_trains_towards_the_smoothed_labels(iris, solver):
 
 def test_label_smoothing_of_a_binary_target_is_towards_one_half():
     X, y = make_classification(200, 5, class_sep=3.0, random_state=0)
-    params = {"alpha": 0.0, "max_iter": 300, "learning_rate_init": 1e-2, "batch_size": 32, "random_state": 0}
+    params = {"alpha": 0.0, "max_iter": 300, "tol": 1e-4, "learning_rate_init": 1e-2, "batch_size": 32}
+    params["random_state"] = 0
     proba = SNNClassifier(label_smoothing=0.4, hidden_layer_sizes=(16,), **params).fit(X, y).predict_proba(X)
     # the smoothed targets are 0.2 and 0.8
     assert np.median(proba.max(axis=1)) == pytest.approx(0.8, abs=0.02) and proba.max() < 0.9
