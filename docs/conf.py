@@ -24,7 +24,13 @@ extensions = [
     "myst_parser",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "results/results.md", "results/tabular.md", "results/defaults_search_*.md"]
+exclude_patterns = [
+    "_build",
+    "results/results.md",
+    "results/tabular.md",
+    "results/defaults_search_*.md",
+    "results/defaults_screen_*.md",
+]
 myst_enable_extensions = ["dollarmath"]
 
 templates_path = ["_templates"]  # class pages: own methods only (inherited ones link to sklearn labels)
