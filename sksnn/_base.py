@@ -245,9 +245,9 @@ class BaseSNN(BaseEstimator, ABC):
     def _encode_targets(self, y, encoder):
         """Targets as the 2-D float matrix the network is trained on."""
 
-    def _training_targets(self, Y, encoder):
-        """The encoded targets the loss is computed against (classifiers smooth the labels)."""
-        return Y
+    def _training_targets(self, y, encoder):
+        """The targets the loss is computed against: ``y`` encoded (classifiers also smooth the labels)."""
+        return self._encode_targets(y, encoder)
 
     @abstractmethod
     def _decode(self, output, encoder):
@@ -453,8 +453,7 @@ class BaseSNN(BaseEstimator, ABC):
         from ._training import run_epochs
 
         X_train, y_train, sw_train = train
-        Y_train = self._training_targets(self._encode_targets(y_train, encoder), encoder)
-        Y_train = Y_train.astype(X_train.dtype, copy=False)
+        Y_train = self._training_targets(y_train, encoder).astype(X_train.dtype, copy=False)
         Y_val = None if validation is None else self._encode_targets(validation[1], encoder)
         loss_name, out_activation = self._training_setup(encoder)
         init_seed, train_seed = seeds
@@ -554,7 +553,7 @@ class BaseSNN(BaseEstimator, ABC):
         from ._network import initial_values
 
         X, y, sample_weight = train
-        Y = self._training_targets(self._encode_targets(y, encoder), encoder)
+        Y = self._training_targets(y, encoder)
         if standardization is not None and not sp.issparse(X):
             X, standardization = standardize(X, *standardization), None  # sparse: standardized on the backend
         if first_pass:

@@ -370,7 +370,8 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     def _encode_targets(self, y, encoder):
         return encoder.transform(y)
 
-    def _training_targets(self, Y, encoder):
+    def _training_targets(self, y, encoder):
+        Y = super()._training_targets(y, encoder)
         if not self.label_smoothing:
             return Y
         n_classes = Y.shape[1] if encoder.y_type_ == "multiclass" else 2  # softmax, or each label's sigmoid

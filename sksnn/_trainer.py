@@ -148,9 +148,10 @@ def padded_batch_size(batch_size, n_samples):
 
     A data set of at most ``batch_size`` rows (``batch_size`` is clipped to
     the rows, as MLP clips it) is one batch an epoch of ``n_samples`` rows, a
-    new shape for every size: it is padded to 200 rows, the batch that
-    larger data sets run, so every small data set of a width trains in the
-    network they compiled. Rows of zero weight add nothing to the loss or
+    new shape for every size: under 200 rows it is padded to 200, the batch
+    that larger data sets run, so every small data set of a width trains in
+    the network they compiled (with a ``batch_size`` above 200, one batch of
+    more than 200 rows keeps its size). Rows of zero weight add nothing to the loss or
     its gradient. On uci121 (116 sets, one fit each, JAX) padding to a power
     of two instead compiled 5 more shapes (~1 s each) and saved 0.3 s of
     steps in all. Larger data keep ``batch_size`` (their last batch is
