@@ -25,6 +25,8 @@ start_backend()  # before Keras starts the backend
 import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
+from ._network import numpy_zeros  # noqa: E402
+
 
 class _OneReplica:
     """Gradients of one replica go to the update as they are (TensorFlow), not through an all-reduce.
@@ -47,6 +49,19 @@ class _OneReplica:
         return list(grads_and_vars)
 
 
+class _ZerosFromNumpy:
+    """The optimizer's zero-initialized variables (moments, momenta) start from NumPy zeros.
+
+    Keras' "zeros" initializer compiles a kernel for each new shape on JAX,
+    in every new process (see ``_network.numpy_zeros``).
+    """
+
+    def add_variable(self, shape, initializer="zeros", *args, **kwargs):
+        if isinstance(initializer, str) and initializer == "zeros":
+            initializer = numpy_zeros
+        return super().add_variable(shape, initializer, *args, **kwargs)
+
+
 class _ScalarsOncePerStep:
     """Keeps the factors of the step being applied; subclasses compute them."""
 
@@ -67,7 +82,7 @@ class _ScalarsOncePerStep:
         return self._factors[1]
 
 
-class Nadam(_OneReplica, _ScalarsOncePerStep, keras.optimizers.Nadam):
+class Nadam(_OneReplica, _ZerosFromNumpy, _ScalarsOncePerStep, keras.optimizers.Nadam):
     """:class:`keras.optimizers.Nadam`, with the scalar work of a step done once."""
 
     def _compute_step_factors(self, dtype, learning_rate):
@@ -139,17 +154,17 @@ class _AdamUpdate(_ScalarsOncePerStep):
         self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon)))
 
 
-class Adam(_OneReplica, _AdamUpdate, keras.optimizers.Adam):
+class Adam(_OneReplica, _ZerosFromNumpy, _AdamUpdate, keras.optimizers.Adam):
     """:class:`keras.optimizers.Adam`, with the scalar work of a step done once."""
 
 
-class AdamW(_OneReplica, _AdamUpdate, keras.optimizers.AdamW):
+class AdamW(_OneReplica, _ZerosFromNumpy, _AdamUpdate, keras.optimizers.AdamW):
     """:class:`keras.optimizers.AdamW`, with the scalar work of a step done once."""
 
 
-class SGD(_OneReplica, keras.optimizers.SGD):
+class SGD(_OneReplica, _ZerosFromNumpy, keras.optimizers.SGD):
     """:class:`keras.optimizers.SGD`, without the all-reduce of one replica."""
 
 
-class RMSprop(_OneReplica, keras.optimizers.RMSprop):
+class RMSprop(_OneReplica, _ZerosFromNumpy, keras.optimizers.RMSprop):
     """:class:`keras.optimizers.RMSprop`, without the all-reduce of one replica."""

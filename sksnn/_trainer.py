@@ -7,7 +7,8 @@ batches, which may span epochs and applies MLP's stopping rule itself (XLA
 on JAX; on TensorFlow XLA for large fits, else its graph executor), the
 shapes networks are compiled for (padded to a few sizes, so that one
 compiled network serves many data sets), and the pool that keeps compiled
-networks for the next fit of the same shape. The graph itself
+networks for the next fit of the same shape (on JAX the compiled chunk loop
+also outlives the process: ``_compilation_cache``). The graph itself
 is ``_network``; feeding batches and running epochs is ``_training``.
 """
 
@@ -24,7 +25,9 @@ from keras import ops  # noqa: E402
 
 from ._activations import SELU_ALPHA, SELU_SCALE  # noqa: E402
 from ._blocks import STREAM_BLOCK_BYTES, rows_per_block  # noqa: E402
+from ._compilation_cache import ExportedFunction  # noqa: E402
 from ._network import (  # noqa: E402
+    assign_values,
     build_snn,
     dense_layers,
     get_dense_weights,
@@ -223,6 +226,7 @@ class TrainingNetwork(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss", dtype=variable_dtype)
         self._kernels_of = dense_layers(network)
         self._chunk_functions = {}  # compiled with XLA or not (TensorFlow) -> the chunk function
+        self.pool_key = None  # what decides the compiled step, besides the shapes (see trainer_for)
         self.n_features, self.n_outputs = self.input_width, self.output_width
 
     @property
@@ -241,8 +245,9 @@ class TrainingNetwork(keras.Model):
 
     def load_values(self, values):
         """Load the network's variables from values in the data's shapes (``_network.initial_values``)."""
-        for variable, value in zip(self.network.variables, values, strict=True):
-            variable.assign(_embed(value, variable.shape))
+        assign_values(
+            self.network.variables, [_embed(v, w.shape) for w, v in zip(self.network.variables, values, strict=True)]
+        )
 
     def dense_weights(self):
         """``(coefs, intercepts)`` in the data's shapes, as NumPy arrays."""
@@ -333,7 +338,13 @@ class TrainingNetwork(keras.Model):
 
         if self.run_eagerly:
             return train_chunk
-        return jax.jit(train_chunk, donate_argnums=0)
+        jitted = jax.jit(train_chunk, donate_argnums=0)
+        if self.pool_key is None:
+            return jitted
+        # The traced chunk loop of each shape is kept on disk (with its
+        # executable): a new process that trains a shape any process trained
+        # before neither traces nor compiles it.
+        return ExportedFunction(jitted, ("train_chunk", self.pool_key), donate_argnums=0)
 
     def _tf_chunk_function(self, xla):
         import tensorflow as tf
@@ -342,14 +353,20 @@ class TrainingNetwork(keras.Model):
 
         def train_sksnn_chunk(chunk, rule, limits):
             x, y, sample_weight, active, epoch_end = chunk
-            best, count, stopped = rule
             tol, patience, apply_rule = limits
-            losses = tf.TensorArray(dtype, size=tf.shape(active)[0])
-            ended = tf.TensorArray(tf.bool, size=tf.shape(active)[0])
-            for i in tf.range(tf.shape(active)[0]):
+            slots = tf.shape(active)[0]
+
+            def train_slot(i):
+                self.train_step((x[i], y[i], sample_weight[i]))
+                return tf.constant(True)
+
+            def reset_loss():  # as Keras' fit, as an epoch begins
+                self.loss_tracker.reset_state()
+                return tf.constant(True)
+
+            def slot(i, best, count, stopped, losses, ended):
                 run = active[i] & ~stopped
-                if run:
-                    self.train_step((x[i], y[i], sample_weight[i]))
+                tf.cond(run, lambda: train_slot(i), lambda: tf.constant(False))
                 loss = self.loss_tracker.result()
                 ends = run & epoch_end[i]
                 # MLP's _update_no_improvement_count, as TrainingProgress.update
@@ -358,17 +375,26 @@ class TrainingNetwork(keras.Model):
                 best = tf.where(ends, tf.minimum(best, loss), best)
                 count = tf.where(ends, count_after, count)
                 stopped = stopped | (ends & stop)
-                if ends:  # as Keras' fit, as an epoch begins
-                    self.loss_tracker.reset_state()
-                losses = losses.write(i, loss)
-                ended = ended.write(i, ends)
+                tf.cond(ends, reset_loss, lambda: tf.constant(False))
+                return i + 1, best, count, stopped, losses.write(i, loss), ended.write(i, ends)
+
+            start = (
+                tf.constant(0),
+                *rule,
+                tf.TensorArray(dtype, size=slots),
+                tf.TensorArray(tf.bool, size=slots),
+            )
+            _, best, count, stopped, losses, ended = tf.while_loop(lambda i, *_: i < slots, slot, start)
             return (best, count, stopped), losses.stack(), ended.stack()
 
         # XLA: TensorFlow's graph executor ran a (100, 100) float64 step in
         # ~1.9 ms (one kernel launch per op, no oneDNN for float64), XLA in
         # ~1.3 ms. Its compilation costs ~1 s more a shape than tracing, which
         # the faster steps of a large enough fit repay (see chunk_trainer).
-        return tf.function(train_sksnn_chunk, jit_compile=xla, reduce_retracing=True)
+        # No autograph: the loop is written with TensorFlow's own control flow,
+        # and autograph's conversion of this function's source (parsing and
+        # rewriting it) cost ~0.3 s of every process's first fit.
+        return tf.function(train_sksnn_chunk, jit_compile=xla, reduce_retracing=True, autograph=False)
 
     def training_state(self):
         """JAX: the values of every variable a train step reads and writes (Keras' stateless train state)."""
@@ -455,8 +481,7 @@ def set_optimizer_state(trainer, state):
     variables = trainer.optimizer.variables
     if len(variables) != len(state) or any(tuple(v.shape) != np.shape(s) for v, s in zip(variables, state)):
         return
-    for variable, value in zip(variables, state):
-        variable.assign(value)
+    assign_values(variables, state)
 
 
 def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype):
@@ -526,7 +551,12 @@ def release_dropped_networks(dropped, pool_size):
       compiled functions still alive keep their own executables (the C++
       dispatch cache is not touched), so pooled networks do not compile
       again; other JAX code in the process retraces at most once.
-      ``jax.clear_caches`` would drop those executables too.
+      With the persistent compilation cache on (``_compilation_cache``), the
+      functions read back from it hold ~1.5 MB a network more, which only
+      ``jax.clear_caches`` frees (it drops the executables of the functions
+      still alive too): it runs once ``pool_size`` networks have been
+      dropped, and the pooled networks then read their executables back from
+      the cache (~0.05 s each) instead of compiling them.
     - TensorFlow's eager kernel cache keeps every function it ran
       instantiated (its optimized graph and executor) after the function is
       deleted: ~1.3 MB a small network. Clearing it (as Keras'
@@ -543,14 +573,21 @@ def release_dropped_networks(dropped, pool_size):
         return True
     if backend != "jax":
         return False
+    from ._compilation_cache import executables_cached
+
+    if executables_cached() and dropped >= pool_size:
+        import jax
+
+        jax.clear_caches()
+        return True
     try:
         from jax._src import util
     except ImportError:
-        return True
+        return not executables_cached()
     clear = getattr(util, "clear_all_caches", None)
     if clear is not None:
         clear()
-    return True
+    return not executables_cached()  # else the count goes on, to the next jax.clear_caches
 
 
 _POOL = _TrainerPool()
@@ -626,6 +663,7 @@ def trainer_for(
             alpha=alpha,
             dtype=dtype,
         )
+        trainer.pool_key = key
     else:
         set_optimizer_state(trainer, trainer.initial_optimizer_state)
         trainer.optimizer.learning_rate = learning_rate

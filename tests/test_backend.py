@@ -58,3 +58,103 @@ def test_a_search_over_architectures_writes_nothing_to_stderr():
         [sys.executable, "-W", "ignore", "-c", SEARCH], capture_output=True, text=True, env=env, timeout=300, check=True
     )
     assert result.stderr == ""
+
+
+WORKERS = """
+import multiprocessing, os, sys, warnings
+warnings.simplefilter("ignore")  # Python's warnings (ConvergenceWarning): not the logs under test
+os.environ["PYTHONWARNINGS"] = "ignore"
+
+
+def fit_small():
+    from sklearn.datasets import load_iris
+    from sksnn import SNNClassifier
+
+    X, y = load_iris(return_X_y=True)
+    return SNNClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, y).n_iter_
+
+
+if __name__ == "__main__":
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import GridSearchCV
+    from sksnn import SNNClassifier
+
+    X, y = load_iris(return_X_y=True)
+    fit_small()  # the parent starts the backend first: its workers inherit what it set
+    workers = sys.argv[1]
+    if workers == "loky":
+        GridSearchCV(SNNClassifier(max_iter=2), {"alpha": [1e-4, 1e-2]}, cv=2, n_jobs=2).fit(X, y)
+    elif workers == "multiprocessing":
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            assert pool.apply(fit_small) == 2
+    else:
+        from dask.distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+            with Client(cluster) as client:
+                assert client.submit(fit_small).result() == 2
+    print("done")
+"""
+
+
+def _workers_run(tmp_path, workers, env_changes):
+    script = tmp_path / "workers.py"
+    script.write_text(WORKERS)
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SKSNN_SET_TF_CPP_MIN_LOG_LEVEL")}
+    env.update(env_changes, KERAS_BACKEND=keras.backend.backend())
+    command = [sys.executable, str(script), workers]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=True, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("workers", ["loky", "multiprocessing", "dask"])
+def test_workers_start_as_quietly_as_their_parent(tmp_path, workers):
+    # Before, on TensorFlow: each loky worker wrote absl's pre-init warning,
+    # "Could not find cuda drivers" and an E-level cuInit line: it took the
+    # TF_CPP_MIN_LOG_LEVEL its parent's sksnn had set for the user's own setting.
+    if workers == "dask":
+        pytest.importorskip("dask.distributed")
+    result = _workers_run(tmp_path, workers, {})
+    assert result.stdout.split()[-1] == "done"
+    assert result.stderr == ""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's log setting")
+def test_a_log_level_the_user_set_reaches_the_workers_as_the_users(tmp_path):
+    result = _workers_run(tmp_path, "loky", {"TF_CPP_MIN_LOG_LEVEL": "0"})
+    # the parent and both workers speak: TensorFlow's start-up line once a process
+    assert result.stderr.count("cuda drivers") + result.stderr.count("cpu_feature_guard") >= 3
+
+
+def test_sksnn_tells_its_own_log_setting_from_the_users(monkeypatch):
+    from sksnn import _backend
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delenv(_backend._QUIET_MARKER, raising=False)
+    assert not _backend._tf_log_level_set_by_user()
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # inherited from a parent in which sksnn set it
+    monkeypatch.setenv(_backend._QUIET_MARKER, "2")
+    assert not _backend._tf_log_level_set_by_user()
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")  # changed since: the user's
+    assert _backend._tf_log_level_set_by_user()
+    monkeypatch.delenv(_backend._QUIET_MARKER)  # set with no sign of sksnn: the user's
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+    assert _backend._tf_log_level_set_by_user()
+
+
+EXIT = """
+import atexit, gc
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))  # runs after sksnn's hook
+from sklearn.datasets import load_iris
+from sksnn import SNNClassifier
+X, y = load_iris(return_X_y=True)
+SNNClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X, y)
+print("frozen before exit:", gc.get_freeze_count() > 0)
+"""
+
+
+def test_the_collector_is_frozen_as_a_process_that_started_the_backend_exits():
+    # Python's shutdown collections would walk the backend's objects (~1 s with TensorFlow).
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", EXIT], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert result.stdout.split("\n")[:2] == ["frozen before exit: False", "frozen at exit: True"]

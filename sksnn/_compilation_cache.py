@@ -1,0 +1,326 @@
+"""The persistent compilation cache: what one process compiled, the next one loads (JAX).
+
+Every new process (a script, a notebook kernel, each joblib worker of a
+search) would otherwise trace and compile the training step again, 1-1.5 s a
+network on 2 CPU cores, more than a whole fit of a small data set. On JAX,
+sksnn keeps two kinds of entries on disk, shared by every process of the
+machine:
+
+- XLA's executables, through JAX's own persistent compilation cache (sksnn
+  hands it this store in place of JAX's file cache);
+- the traced and lowered training function of each compiled shape
+  (``jax.export``, see ``_trainer``), so that a new process neither traces
+  nor compiles a shape any process compiled before.
+
+Owns where the cache lives and when it is on (:func:`settings`), and the
+store (:class:`FileStore`): one file an entry, written atomically (a
+temporary file renamed into place, so that concurrent writers of one entry
+each leave a whole file and readers never see half of one), read back only
+when its checksum holds (a truncated or corrupted entry is a miss: the
+caller compiles again and the entry is rewritten), its total size bounded
+(least recently used entries go first).
+
+Settings, read when the backend starts:
+
+- ``SKSNN_COMPILATION_CACHE``: unset or empty, the user's cache directory
+  (``platformdirs.user_cache_dir("sksnn")``, e.g. ``~/.cache/sksnn`` on
+  Linux); ``0``/``off``/``false``/``no``, no cache; anything else, the
+  directory to use.
+- ``SKSNN_COMPILATION_CACHE_MB``: the size bound, 1024 MB unless set.
+
+The executable cache is on only for JAX >= 0.6: on JAX 0.4.30 to 0.5.3, CPU
+executables read back from the cache crashed the process or trained to NaN
+(heap corruption, 5-6 of 7 fresh processes here; 0 of 7 from 0.6.0 on), so
+there sksnn leaves JAX's cache off. A ``jax_compilation_cache_dir`` the user
+set is left to JAX, as configured.
+"""
+
+import contextlib
+import hashlib
+import os
+import tempfile
+
+_OFF = frozenset({"0", "off", "false", "no"})
+_DEFAULT_MB = 1024
+_SUFFIX = ".sksnn"
+_MAGIC = b"sksnn-cache-1\n"
+_DIGEST = hashlib.sha256
+_DIGEST_SIZE = _DIGEST().digest_size
+
+# The first JAX whose CPU executables read back from the cache run correctly (see the docstring).
+JAX_EXECUTABLE_CACHE_FROM = "0.6.0"
+
+
+def settings():
+    """``(directory or None, size bound in bytes)`` from the environment; None: the cache is off."""
+    value = os.environ.get("SKSNN_COMPILATION_CACHE", "").strip()
+    if value.lower() in _OFF:
+        return None, 0
+    directory = value or _default_directory()
+    try:
+        megabytes = float(os.environ.get("SKSNN_COMPILATION_CACHE_MB", _DEFAULT_MB))
+    except ValueError:
+        megabytes = _DEFAULT_MB
+    if megabytes <= 0:
+        return None, 0
+    return os.path.abspath(os.path.expanduser(directory)), int(megabytes * 2**20)
+
+
+def _default_directory():
+    import platformdirs
+
+    return platformdirs.user_cache_dir("sksnn", appauthor=False)
+
+
+class FileStore:
+    """Entries of bytes under string keys, one file each, in ``directory``, at most ``max_bytes`` in all.
+
+    Every method swallows the file system's errors (a full disk, a directory
+    that cannot be written, a file another process is replacing): the cache
+    then misses, and the caller compiles.
+    """
+
+    def __init__(self, directory, max_bytes):
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._written = 0  # bytes written by this process since it last checked the bound
+        self.hits = self.misses = 0  # this process's reads: found whole, or not (absent, corrupted)
+
+    def _path(self, key):
+        # Keys may hold any character (JAX's have a module name); the file name is their digest.
+        return os.path.join(self.directory, hashlib.sha256(key.encode()).hexdigest()[:40] + _SUFFIX)
+
+    def get(self, key):
+        """The entry's bytes, or None if it is absent, truncated or corrupted (then it is removed)."""
+        path = self._path(key)
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except OSError:
+            self.misses += 1
+            return None
+        header = len(_MAGIC) + _DIGEST_SIZE
+        value = data[header:]
+        if data[: len(_MAGIC)] != _MAGIC or data[len(_MAGIC) : header] != _DIGEST(value).digest():
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            self.misses += 1
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: evicted last
+        self.hits += 1
+        return value
+
+    def put(self, key, value):
+        """Write the entry; a concurrent writer of the same key leaves a whole file too (last one wins)."""
+        value = bytes(value)
+        if len(value) > self.max_bytes:
+            return
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".writing-", suffix=".tmp")
+        except OSError:
+            return
+        try:
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(_MAGIC + _DIGEST(value).digest() + value)
+            os.replace(temporary, self._path(key))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.remove(temporary)
+            return
+        self._written += len(value)
+        if self._written > self.max_bytes // 16:  # check the bound now and then, not on every write
+            self._written = 0
+            self.evict()
+
+    def evict(self):
+        """Remove the least recently used entries until the store holds at most ``max_bytes``."""
+        entries = []
+        try:
+            with os.scandir(self.directory) as scan:
+                for entry in scan:
+                    if entry.name.endswith(_SUFFIX):
+                        with contextlib.suppress(OSError):
+                            stat = entry.stat()
+                            entries.append((stat.st_mtime, stat.st_size, entry.path))
+        except OSError:
+            return
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            with contextlib.suppress(OSError):
+                os.remove(path)  # a reader that opened it still reads it whole (POSIX)
+            total -= size
+
+    def __len__(self):
+        try:
+            return sum(1 for name in os.listdir(self.directory) if name.endswith(_SUFFIX))
+        except OSError:
+            return 0
+
+
+_store = None  # the FileStore of this process once the backend started with the cache on
+_executables = False  # whether JAX's executables go through it
+
+
+def store():
+    """This process's :class:`FileStore`, or None when the cache is off (or the backend has not started)."""
+    return _store
+
+
+def executables_cached():
+    """Whether JAX's compiled executables are kept in (and read back from) the store."""
+    return _executables
+
+
+def enable_for_jax():
+    """Open the store and hand it to JAX as its persistent compilation cache; call as the backend starts.
+
+    Returns the store, or None when the cache is off. JAX's own settings win:
+    a cache directory the user configured is left as it is (sksnn's store
+    then keeps only its exported functions), and on JAX < 0.6 the executables
+    are not cached (see the module's docstring).
+    """
+    global _store, _executables
+    directory, max_bytes = settings()
+    if directory is None:
+        return None
+    import jax
+    from sklearn.utils.fixes import parse_version
+
+    _store = FileStore(directory, max_bytes)
+    if (
+        parse_version(jax.__version__) < parse_version(JAX_EXECUTABLE_CACHE_FROM)
+        or jax.config.jax_compilation_cache_dir
+    ):
+        return _store
+    try:
+        from jax._src import compilation_cache
+        from jax._src.compilation_cache_interface import CacheInterface
+    except ImportError:  # JAX moved its internals: no executable cache, and no harm
+        return _store
+    if getattr(compilation_cache, "_cache", None) is not None:
+        return _store  # JAX opened a cache of its own already
+    adapter = type("SksnnJaxCache", (CacheInterface,), {"get": _jax_get, "put": _jax_put})()
+    adapter._path = directory
+    with compilation_cache._cache_initialized_mutex:
+        compilation_cache._cache = adapter
+        compilation_cache._cache_initialized = True
+    jax.config.update("jax_compilation_cache_dir", directory)
+    _executables = True
+    # JAX writes only what took a second to compile; sksnn's steps take 0.3-1.5 s,
+    # and a small executable is read back faster than compiled.
+    if jax.config.jax_persistent_cache_min_compile_time_secs == 1.0:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    return _store
+
+
+def _jax_get(self, key):
+    return _store.get("xla:" + key)
+
+
+def _jax_put(self, key, value):
+    _store.put("xla:" + key, value)
+
+
+class ExportedFunction:
+    """A jitted function whose traced and lowered form (``jax.export``) is kept in the store.
+
+    Called like the jitted function. The first call with a new signature
+    (the shapes and dtypes of the arguments) reads the function's exported
+    form from the store, or traces, exports and stores it; either way it then
+    runs ``jax.jit(exported.call)``, whose executable JAX's persistent cache
+    holds too: in a new process, a signature any process compiled before is
+    neither traced nor compiled. ``key`` names what the signature does not
+    say: everything that changes the traced function (for the training
+    networks, ``_trainer.trainer_for``'s pool key); the versions, sksnn's
+    training sources and JAX's tracing configuration are added here.
+
+    Without a store, or if exporting fails, the jitted function runs as it is.
+    """
+
+    def __init__(self, jitted, key, donate_argnums=()):
+        self._jitted = jitted
+        self._key = key
+        self._donate_argnums = donate_argnums
+        self._calls = {}  # signature -> the callable that runs it
+
+    def __call__(self, *args):
+        import jax
+
+        leaves, tree = jax.tree_util.tree_flatten(args)
+        signature = (str(tree), tuple((tuple(leaf.shape), str(leaf.dtype)) for leaf in leaves))
+        call = self._calls.get(signature)
+        if call is None:
+            call = self._calls[signature] = self._resolve(args, signature)
+        return call(*args)
+
+    def _resolve(self, args, signature):
+        import jax
+        from jax import export  # a submodule to import on JAX 0.4.30
+
+        if _store is None:
+            return self._jitted
+        key = "export:" + repr((self._key, _tracing_environment(), signature))
+        exported = None
+        blob = _store.get(key)
+        if blob is not None:
+            with contextlib.suppress(Exception):  # a blob of another version: export again
+                exported = export.deserialize(bytearray(blob))
+        if exported is None:
+            try:
+                shapes = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), args)
+                exported = export.export(self._jitted)(*shapes)
+                _store.put(key, exported.serialize())
+            except Exception:  # what jax.export cannot express: run the function as it is
+                return self._jitted
+        call = jax.jit(exported.call, donate_argnums=self._donate_argnums)
+        device = jax.devices()[0]
+
+        def on_device(*args):
+            # Arguments committed to the device, as the call's outputs are: an
+            # exported call lowers (compiles) once for uncommitted arguments
+            # and again for committed ones (the state it returned).
+            return call(*jax.device_put(args, device))
+
+        return on_device
+
+
+_SOURCES = ("_trainer.py", "_network.py", "_optimizers.py", "_activations.py", "_compilation_cache.py")
+_versions = None
+
+
+def _tracing_environment():
+    """What, besides a function's key and signature, decides what tracing it produces."""
+    global _versions
+    import jax
+    import keras
+
+    if _versions is None:  # once a process
+        import jaxlib
+
+        from ._version import __version__
+
+        sources = hashlib.sha256()
+        here = os.path.dirname(os.path.abspath(__file__))
+        for name in _SOURCES:  # a changed training module (a development checkout) traces anew
+            with open(os.path.join(here, name), "rb") as source:
+                sources.update(source.read())
+        _versions = (__version__, sources.hexdigest(), jax.__version__, jaxlib.__version__, keras.__version__)
+    try:
+        from jax._src.config import trace_context
+
+        # the configuration JAX's own jit cache keys on (x64 included), less what names objects by address
+        tracing_config = tuple(repr(v) for v in trace_context() if " at 0x" not in repr(v))
+    except Exception:
+        tracing_config = (jax.config.jax_default_matmul_precision, jax.config.jax_numpy_dtype_promotion)
+    return (
+        *_versions,
+        jax.default_backend(),
+        bool(jax.config.jax_enable_x64),
+        keras.config.floatx(),
+        keras.config.epsilon(),
+        tracing_config,
+    )

@@ -1,0 +1,255 @@
+"""The persistent compilation cache: the store, its settings, and (JAX) what a new process reads back."""
+
+import os
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+
+import keras
+import pytest
+
+from sksnn import _compilation_cache
+from sksnn._compilation_cache import FileStore
+
+ON_JAX = keras.backend.backend() == "jax"
+
+
+# ------------------------------------------------------------------ the store
+def test_an_entry_reads_back_as_written(tmp_path):
+    store = FileStore(str(tmp_path / "cache"), max_bytes=2**20)
+    assert store.get("a") is None
+    store.put("a", b"x" * 1000)
+    assert store.get("a") == b"x" * 1000
+    assert (store.hits, store.misses) == (1, 1)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "flipped", "empty", "foreign"])
+def test_a_damaged_entry_is_a_miss_and_is_removed(tmp_path, damage):
+    store = FileStore(str(tmp_path), max_bytes=2**20)
+    store.put("key", bytes(range(256)) * 10)
+    (path,) = [tmp_path / name for name in os.listdir(tmp_path)]
+    data = path.read_bytes()
+    damaged = {
+        "truncated": data[: len(data) // 2],
+        "flipped": data[:-1] + bytes([data[-1] ^ 1]),
+        "empty": b"",
+        "foreign": b"not an sksnn cache entry",
+    }[damage]
+    path.write_bytes(damaged)
+    assert store.get("key") is None
+    assert not path.exists()  # the next compilation writes it anew
+    store.put("key", b"fresh")
+    assert store.get("key") == b"fresh"
+
+
+def test_the_store_keeps_the_most_recently_used_entries_within_its_bound(tmp_path):
+    store = FileStore(str(tmp_path), max_bytes=2**20)
+    for i in range(5):
+        store.put(f"k{i}", bytes(3000))
+        os.utime(store._path(f"k{i}"), (i, i))  # k0 oldest
+    os.utime(store._path("k1"), (100, 100))  # k1 used last
+    store.max_bytes = 10_000
+    store.evict()
+    kept = {f"k{i}" for i in range(5) if store.get(f"k{i}") is not None}
+    assert kept == {"k1", "k3", "k4"}  # 3 x 3000 bytes (plus headers) <= 10,000
+
+
+def test_an_entry_larger_than_the_bound_is_not_written(tmp_path):
+    store = FileStore(str(tmp_path), max_bytes=100)
+    store.put("big", bytes(101))
+    assert store.get("big") is None and len(store) == 0
+
+
+def test_a_directory_that_cannot_be_written_means_no_cache_not_an_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory would be")
+    store = FileStore(str(blocker / "cache"), max_bytes=2**20)
+    store.put("a", b"value")  # no error
+    assert store.get("a") is None
+    store.evict()
+
+
+def _write_and_read(directory, writer, rounds):
+    store = FileStore(directory, max_bytes=2**30)
+    values = {bytes([w]) * 500_000 for w in range(4)}
+    torn = 0
+    for _ in range(rounds):
+        store.put("shared", bytes([writer]) * 500_000)
+        value = store.get("shared")
+        if value is not None and value not in values:
+            torn += 1
+    return torn, store.hits
+
+
+def test_concurrent_writers_of_one_entry_leave_whole_entries(tmp_path):
+    # Four processes write and read the same 0.5 MB entry at once: every read
+    # is one writer's whole value (a file renamed into place), never a mix.
+    with ProcessPoolExecutor(4) as pool:
+        results = list(pool.map(_write_and_read, [str(tmp_path)] * 4, range(4), [60] * 4))
+    assert sum(torn for torn, _ in results) == 0
+    assert sum(hits for _, hits in results) > 0
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]  # no temporary file left
+
+
+# ------------------------------------------------------------------ settings
+@pytest.mark.parametrize("value", ["0", "off", "OFF", "false", "no"])
+def test_the_cache_can_be_turned_off(monkeypatch, value):
+    monkeypatch.setenv("SKSNN_COMPILATION_CACHE", value)
+    assert _compilation_cache.settings() == (None, 0)
+
+
+def test_the_cache_can_be_moved_and_bounded(monkeypatch, tmp_path):
+    monkeypatch.setenv("SKSNN_COMPILATION_CACHE", str(tmp_path / "here"))
+    monkeypatch.setenv("SKSNN_COMPILATION_CACHE_MB", "64")
+    assert _compilation_cache.settings() == (str(tmp_path / "here"), 64 * 2**20)
+
+
+def test_by_default_the_cache_is_in_the_users_cache_directory(monkeypatch, tmp_path):
+    monkeypatch.delenv("SKSNN_COMPILATION_CACHE", raising=False)
+    monkeypatch.delenv("SKSNN_COMPILATION_CACHE_MB", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # platformdirs' Linux convention
+    directory, max_bytes = _compilation_cache.settings()
+    if sys.platform.startswith("linux"):
+        assert directory == str(tmp_path / "sksnn")
+    assert max_bytes == 1024 * 2**20
+
+
+# ------------------------------------------------------------------ JAX, in new processes
+FIT = """
+import sys, warnings
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=30: Python's warning, not the cache's
+from sksnn import SNNClassifier, _compilation_cache
+{before}
+X, y = load_iris(return_X_y=True)
+clf = SNNClassifier(hidden_layer_sizes=(12,), max_iter=30, random_state=0).fit(X, y)
+np.save(sys.argv[1], np.concatenate([c.ravel() for c in clf.coefs_]))
+store = _compilation_cache.store()
+{after}
+print("hits", 0 if store is None else store.hits, "misses", 0 if store is None else store.misses)
+"""
+
+
+def _fit_in_new_process(tmp_path, name, cache, before="", after="", extra_env=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SKSNN_COMPILATION", "JAX_COMPILATION"))}
+    env.update(KERAS_BACKEND=keras.backend.backend(), SKSNN_COMPILATION_CACHE=str(cache), **(extra_env or {}))
+    out = tmp_path / f"{name}.npy"
+    code = FIT.format(before=before, after=after)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(out)], capture_output=True, text=True, env=env, timeout=300, check=True
+    )
+    import numpy as np
+
+    hits, misses = (int(w) for w in result.stdout.split()[-3::2])
+    return np.load(out), hits, misses, result
+
+
+jax_only = pytest.mark.skipif(not ON_JAX, reason="the compilation cache is JAX's")
+
+
+@jax_only
+def test_a_new_process_reads_back_what_another_compiled_and_trains_the_same(tmp_path):
+    cache = tmp_path / "cache"
+    reference, _, _, _ = _fit_in_new_process(tmp_path, "off", "off")
+    first, hits, _, _ = _fit_in_new_process(tmp_path, "first", cache)
+    assert len(os.listdir(cache)) > 0
+    second, hits_after, misses_after, result = _fit_in_new_process(tmp_path, "second", cache)
+    assert hits_after > hits and misses_after == 0  # the train function and its executables, all read back
+    assert (first == reference).all() and (second == reference).all()
+    assert result.stderr == ""
+
+
+@jax_only
+def test_with_the_cache_off_nothing_is_written(tmp_path):
+    xdg = tmp_path / "xdg"  # where the default cache directory would be
+    _, hits, misses, _ = _fit_in_new_process(tmp_path, "off", "off", extra_env={"XDG_CACHE_HOME": str(xdg)})
+    assert (hits, misses) == (0, 0)
+    assert not (xdg / "sksnn").exists()
+
+
+@jax_only
+def test_corrupted_entries_mean_a_recompilation_not_a_failed_fit(tmp_path):
+    cache = tmp_path / "cache"
+    reference, _, _, _ = _fit_in_new_process(tmp_path, "first", cache)
+    names = sorted(os.listdir(cache))
+    for i, name in enumerate(names):  # truncate half the entries, flip a byte in the others
+        path = cache / name
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if i % 2 else data[:-1] + bytes([data[-1] ^ 0xFF]))
+    again, _, misses, result = _fit_in_new_process(tmp_path, "again", cache)
+    assert misses >= len(names)
+    assert (again == reference).all()
+    assert result.stderr == ""  # no warning: a damaged entry is a plain miss
+    _, hits, misses, _ = _fit_in_new_process(tmp_path, "healed", cache)
+    assert misses == 0 and hits > 0  # rewritten by the recompilation
+
+
+@jax_only
+def test_two_processes_filling_the_cache_at_once_both_train_correctly(tmp_path):
+    cache = tmp_path / "cache"
+    reference, _, _, _ = _fit_in_new_process(tmp_path, "off", "off")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKSNN_COMPILATION")}
+    env.update(KERAS_BACKEND="jax", SKSNN_COMPILATION_CACHE=str(cache))
+    code = FIT.format(before="", after="")
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / f"p{i}.npy")],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(3)
+    ]
+    for run in runs:
+        _, stderr = run.communicate(timeout=300)
+        assert run.returncode == 0 and stderr == b""
+    import numpy as np
+
+    assert all((np.load(tmp_path / f"p{i}.npy") == reference).all() for i in range(3))
+    again, hits, misses, _ = _fit_in_new_process(tmp_path, "after", cache)
+    assert misses == 0 and (again == reference).all()
+
+
+EXECUTABLE_CACHE = """
+from jax._src import compilation_cache
+print("executables cached by sksnn:", type(compilation_cache._cache).__name__ == "SksnnJaxCache")
+"""
+
+
+@jax_only
+def test_executables_are_cached_only_from_the_first_jax_that_reads_them_back_correctly(tmp_path):
+    import jax
+    from sklearn.utils.fixes import parse_version
+
+    supported = parse_version(jax.__version__) >= parse_version(_compilation_cache.JAX_EXECUTABLE_CACHE_FROM)
+    *_, result = _fit_in_new_process(tmp_path, "fit", tmp_path / "cache", after=EXECUTABLE_CACHE)
+    assert f"executables cached by sksnn: {supported}" in result.stdout
+
+
+@jax_only
+def test_below_the_supported_version_the_executables_are_not_cached_and_the_fit_works(tmp_path):
+    # Both sides of the version gate on any JAX: here the gate is moved above the installed version.
+    pretend_old = "_compilation_cache.JAX_EXECUTABLE_CACHE_FROM = '999.0'"
+    reference, _, _, _ = _fit_in_new_process(tmp_path, "off", "off")
+    for name in ("first", "second"):
+        coefs, _, _, result = _fit_in_new_process(
+            tmp_path, name, tmp_path / "cache", before=pretend_old, after=EXECUTABLE_CACHE
+        )
+        assert "executables cached by sksnn: False" in result.stdout
+        assert (coefs == reference).all()
+
+
+@jax_only
+def test_a_jax_cache_directory_the_user_set_is_left_to_jax(tmp_path):
+    theirs = tmp_path / "theirs"
+    _, _, _, result = _fit_in_new_process(
+        tmp_path,
+        "fit",
+        tmp_path / "ours",
+        extra_env={"JAX_COMPILATION_CACHE_DIR": str(theirs)},
+        after="import jax; print('jax cache:', jax.config.jax_compilation_cache_dir)\n" + EXECUTABLE_CACHE,
+    )
+    assert f"jax cache: {theirs}" in result.stdout
+    assert "executables cached by sksnn: False" in result.stdout
