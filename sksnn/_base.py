@@ -29,6 +29,7 @@ from ._blocks import STREAM_BLOCK_BYTES, rows_per_block
 from ._inference import forward, output_loss, standardize
 from ._persistence import save
 from ._stopping import TrainingProgress
+from ._warm_worker import fit_in, worker_for
 
 KERNEL_INITIALIZERS = frozenset(
     {
@@ -304,10 +305,15 @@ class BaseSNN(BaseEstimator, ABC):
         The steps: validate the data, split off the validation rows, fit the
         scalers and the target encoder (first pass), train epoch by epoch,
         check the outcome. A fit that raises, or that is interrupted before
-        its first epoch ends, leaves every attribute as it was.
+        its first epoch ends, leaves every attribute as it was. In a process
+        that has not started the backend, with a search's loky worker alive,
+        the whole fit may run in that worker instead (``_warm_worker``).
         """
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        worker = worker_for(self, X, y, sample_weight, incremental)
+        if worker is not None:  # this process has no backend; the search's worker has
+            return fit_in(worker, self, X, y, sample_weight)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         before = dict(vars(self))
         try:
