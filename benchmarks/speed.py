@@ -12,6 +12,11 @@ Prints sksnn's figure, the baseline's figure and their ratio:
 - one-row predict_proba: median of 300 calls on a fitted (100,) * 20 model,
   alternating between sksnn and the baseline;
 - bulk predict: 100,000 rows;
+- ONNX (``--figures onnx``): the same two fitted models, converted with
+  skl2onnx (``zipmap=False``) and run by ONNX Runtime (one
+  ``InferenceSession``, float32 input), against sksnn's and MLP's
+  ``predict_proba``: one row (median of 300 calls, the three alternating)
+  and 10,000 rows (best of 5);
 - import: ``python -c "import sksnn"`` against ``import sklearn.neural_network``;
 - load and predict: a fresh process that ``joblib.load``-s the fitted model and
   predicts one row, wall time of the whole process;
@@ -37,10 +42,26 @@ sides, the baseline a scikit-learn user writes
   architectures (random depth 1-5, width 8-127, breast_cancer, 3 epochs):
   growth from fit ``--search-from`` (30) to the last (sksnn only: MLP keeps nothing).
 
+The first minute (``--figures first``): what a new process costs, where every
+user starts (a script, a notebook kernel, each worker of a parallel search),
+defaults on both sides, each figure the median of ``--rounds`` rounds in which
+sksnn and the baseline alternate:
+
+- a new process: imports, ``fit`` on iris, ``predict``, whole process wall
+  time; sksnn with its compilation cache as a second process finds it ("cache
+  warm": any process of the machine trained that shape before) and empty
+  ("cache cold": a new directory each run, as the very first process);
+- the next process: in a new process with the cache warm, the first fit of
+  iris (after the backend's import) against a refit of the same data in it;
+- a new process running ``GridSearchCV(SNNClassifier(), {"alpha": [1e-4,
+  1e-2]}, cv=3, n_jobs=2)`` on digits against the same grid on
+  ``make_pipeline(StandardScaler(), MLPClassifier())``, whole process wall
+  time, cache warm and cold.
+
 Every run of the same work uses the same architecture and batch size, and runs
 every epoch (``tol=0``, ``n_iter_no_change`` above ``max_iter``).
 
-Usage: ``python benchmarks/speed.py [--backend tensorflow|jax] [--figures train,cv,...] [--rounds 3]
+Usage: ``python benchmarks/speed.py [--backend tensorflow|jax] [--figures train,cv,...,first] [--rounds 3]
 [--dataset-step 1] [--search-fits 180] [--search-from 30]``
 """
 
@@ -58,7 +79,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/tab
 
 SIZES = (100,) * 20
 FULL_EPOCHS = {"tol": 0.0, "n_iter_no_change": 10_000}
-FIGURES = ("train", "cv", "predict", "import", "load", "memory", "datasets", "digits", "search")
+FIGURES = ("train", "cv", "predict", "onnx", "import", "load", "memory", "datasets", "digits", "search", "first")
 
 
 def timed(fn):
@@ -165,12 +186,47 @@ def cv_figure(rounds):
     row("cv=5 breast_cancer", *(float(np.median(values)) for values in times.values()), "MLPClassifier")
 
 
+def fitted_pair(X, y):
+    """sksnn's and MLP's (100,) * 20 classifiers after one epoch: the models every prediction figure times."""
+    snn, mlp = classifiers(hidden_layer_sizes=SIZES, batch_size=32, max_iter=1, random_state=0, **FULL_EPOCHS)
+    return snn.fit(X, y), mlp.fit(X, y)
+
+
+def onnx_figures(X, y):
+    """ONNX Runtime against sksnn's and MLP's predict_proba, the three alternating call by call."""
+    import onnxruntime as ort
+    from skl2onnx import to_onnx
+
+    import sksnn.onnx  # noqa: F401  (registers the converters)
+
+    snn, mlp = fitted_pair(X, y)
+    onx = to_onnx(snn, X[:1], options={id(snn): {"zipmap": False}})
+    session = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    np.testing.assert_allclose(session.run(None, {name: X[:100]})[1], snn.predict_proba(X[:100]), atol=1e-5)
+    runners = {
+        "onnx": lambda rows: session.run(None, {name: rows}),
+        "snn": snn.predict_proba,
+        "mlp": mlp.predict_proba,
+    }
+    one = X[:1]
+    calls = {key: [] for key in runners}
+    for _ in range(301):
+        for key, run in runners.items():
+            calls[key].append(timed(lambda r=run: r(one)))
+    median = {key: float(np.median(times[1:])) for key, times in calls.items()}  # the first call warms up
+    row("onnx one row", median["onnx"], median["snn"], "sksnn predict_proba", unit="ms")
+    row("onnx one row", median["onnx"], median["mlp"], "MLPClassifier predict_proba", unit="ms")
+    rows = X[:10_000]
+    bulk = {key: min(timed(lambda r=run: r(rows)) for _ in range(5)) for key, run in runners.items()}
+    row("onnx 10k rows", bulk["onnx"], bulk["snn"], "sksnn predict_proba", unit="ms")
+    row("onnx 10k rows", bulk["onnx"], bulk["mlp"], "MLPClassifier predict_proba", unit="ms")
+
+
 def predict_figures(X, y, model_dir):
     import joblib
 
-    snn, mlp = classifiers(hidden_layer_sizes=SIZES, batch_size=32, max_iter=1, random_state=0, **FULL_EPOCHS)
-    snn.fit(X, y)
-    mlp.fit(X, y)
+    snn, mlp = fitted_pair(X, y)
     one = X[:1]
     # Calls alternate between the two models, so that a passing state of the
     # machine (the backend's threads winding down after the fit, another job)
@@ -307,6 +363,89 @@ def search_figure(fits, start=30):
     )
 
 
+FIRST_PROCESS = {
+    "sksnn": (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sksnn import SNNClassifier\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "SNNClassifier(random_state=0).fit(X, y).predict(X)\n"
+    ),
+    "mlp": (
+        "import warnings; warnings.simplefilter('ignore')\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.neural_network import MLPClassifier\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import StandardScaler\n"
+        "X, y = load_iris(return_X_y=True)\n"
+        "make_pipeline(StandardScaler(), MLPClassifier(random_state=0)).fit(X, y).predict(X)\n"
+    ),
+}
+FIRST_FIT_AGAIN = (
+    "import time, warnings; warnings.simplefilter('ignore')\n"
+    "from sklearn.datasets import load_iris\n"
+    "from sksnn import SNNClassifier, _training  # the backend's import is not the fit's\n"
+    "X, y = load_iris(return_X_y=True)\n"
+    "start = time.perf_counter(); SNNClassifier(random_state=0).fit(X, y); first = time.perf_counter() - start\n"
+    "start = time.perf_counter(); SNNClassifier(random_state=0).fit(X, y); again = time.perf_counter() - start\n"
+    "print(first, again)\n"
+)
+FRESH_SEARCH = {
+    "sksnn": (
+        "import os, warnings; warnings.simplefilter('ignore'); os.environ['PYTHONWARNINGS'] = 'ignore'\n"
+        "from sklearn.datasets import load_digits\n"
+        "from sklearn.model_selection import GridSearchCV\n"
+        "from sksnn import SNNClassifier\n"
+        "X, y = load_digits(return_X_y=True)\n"
+        "GridSearchCV(SNNClassifier(random_state=0), {'alpha': [1e-4, 1e-2]}, cv=3, n_jobs=2).fit(X, y)\n"
+    ),
+    "mlp": (
+        "import os, warnings; warnings.simplefilter('ignore'); os.environ['PYTHONWARNINGS'] = 'ignore'\n"
+        "from sklearn.datasets import load_digits\n"
+        "from sklearn.model_selection import GridSearchCV\n"
+        "from sklearn.neural_network import MLPClassifier\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import StandardScaler\n"
+        "X, y = load_digits(return_X_y=True)\n"
+        "pipe = make_pipeline(StandardScaler(), MLPClassifier(random_state=0))\n"
+        "GridSearchCV(pipe, {'mlpclassifier__alpha': [1e-4, 1e-2]}, cv=3, n_jobs=2).fit(X, y)\n"
+    ),
+}
+
+
+def wall_time(code, env=None):
+    """Wall time of one new ``python -c code``, and its stdout."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, env={**os.environ, **(env or {})}, capture_output=True, text=True
+    ).stdout
+    return time.perf_counter() - start, out
+
+
+def first_minute_figures(rounds):
+    """New processes, sksnn and MLP alternating; sksnn's compilation cache warm (shared) and cold (new each run)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        warm = {"SKSNN_COMPILATION_CACHE": os.path.join(scratch, "warm")}
+
+        def cold():
+            return {"SKSNN_COMPILATION_CACHE": tempfile.mkdtemp(dir=scratch)}
+
+        for name, codes in (("new process", FIRST_PROCESS), ("new search", FRESH_SEARCH)):
+            wall_time(codes["sksnn"], warm)  # fills the warm cache
+            times = {"warm": [], "cold": [], "mlp": []}
+            for _ in range(rounds):
+                times["warm"].append(wall_time(codes["sksnn"], warm)[0])
+                times["mlp"].append(wall_time(codes["mlp"])[0])
+                times["cold"].append(wall_time(codes["sksnn"], cold())[0])
+            median = {key: float(np.median(values)) for key, values in times.items()}
+            base = "StandardScaler+MLPClassifier"
+            row(f"{name}, warm", median["warm"], median["mlp"], base)
+            row(f"{name}, cold", median["cold"], median["mlp"], base)
+        pairs = [[float(v) for v in wall_time(FIRST_FIT_AGAIN, warm)[1].split()] for _ in range(rounds)]
+        first, again = (float(np.median(values)) for values in zip(*pairs))
+        row("next process, 1st fit", first, again, "a refit in that process")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"), default=os.environ.get("KERAS_BACKEND"))
@@ -341,12 +480,16 @@ def main():
             paths = predict_figures(X, y, model_dir)
             if "load" in figures:
                 load_figure(paths)
+        if "onnx" in figures:
+            onnx_figures(X, y)
         if "datasets" in figures:
             datasets_figures(args.data_dir, args.dataset_step, args.dtype)
         if "digits" in figures:
             digits_figures()
     if "search" in figures:
         search_figure(args.search_fits, args.search_from)
+    if "first" in figures:
+        first_minute_figures(args.rounds)
     if "import" in figures:
         import_figure()
     if "memory" in figures:

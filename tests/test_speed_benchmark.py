@@ -10,6 +10,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 UCI = ROOT.parent / "shared" / "datasets" / "uci121"
+RUN = {"check": True, "capture_output": True, "text": True, "timeout": 900}
 
 
 @pytest.mark.slow
@@ -27,3 +28,16 @@ def test_everyday_figures_print_ratios_against_mlp():
     assert re.search(r"-?\d+\.\d+ s", setup)
     growth = next(line for line in out.splitlines() if line.startswith("search RSS growth"))
     assert re.search(r"fit 30 -> 31: \d+ -> \d+ MB", growth)
+
+
+@pytest.mark.slow
+def test_first_minute_figures_print_new_processes_against_mlp():
+    command = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--backend", keras.backend.backend()]
+    out = subprocess.run(command + ["--figures", "first", "--rounds", "1"], **RUN).stdout
+    for name in ("new process, warm", "new process, cold", "new search, warm", "new search, cold"):
+        line = next(line for line in out.splitlines() if line.startswith(name))
+        ours, base, ratio = (float(v) for v in re.findall(r"(\d+\.\d+)", line)[:3])
+        assert ours > 0 and base > 0 and ratio == pytest.approx(ours / base, rel=0.01)  # of times rounded to 0.01 s
+        assert "StandardScaler+MLPClassifier" in line
+    again = next(line for line in out.splitlines() if line.startswith("next process, 1st fit"))
+    assert "a refit in that process" in again
