@@ -19,13 +19,13 @@ from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
-from sklearn.preprocessing import LabelBinarizer, StandardScaler
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from ._activations import HIDDEN_ACTIVATIONS
-from ._blocks import STREAM_BLOCK_BYTES, rows_per_block
+from ._blocks import STREAM_BLOCK_BYTES, RowSubset, rows_per_block
 from ._inference import forward, output_loss, standardize
 from ._persistence import save
 from ._stopping import TrainingProgress
@@ -94,14 +94,61 @@ def _fit_scaler(X, sample_weight):
     return scaler
 
 
+def _strata(y, classes=None):
+    """Class codes (int32) that stratify ``train_test_split`` exactly as MLP's binarized labels do.
+
+    MLP stratifies on ``LabelBinarizer().fit_transform(y)``; scikit-learn
+    orders the strata of such a 2-D array by each row written as a string
+    ("0 0 1" before "0 1 0"): the last class first, for binary the classes'
+    own order. These codes give the same strata in the same order, hence the
+    same split, without a Python string per row (2,000,000 rows: ~100 MB and
+    seconds). ``classes``: ``np.unique(y)`` if known.
+    """
+    classes = np.unique(y) if classes is None else classes
+    codes = np.searchsorted(classes, y).astype(np.int32)
+    return codes if len(classes) <= 2 else np.subtract(len(classes) - 1, codes, out=codes)
+
+
+def _stratified_split(codes, test_size, rng):
+    """``train_test_split(np.arange(n), test_size=..., stratify=codes, random_state=rng)``, in arrays.
+
+    scikit-learn's StratifiedShuffleSplit gathers each class's rows into
+    Python lists of NumPy integers: ~80 bytes a row (165 MB for 2,000,000
+    rows, more than the fit of a memory-mapped X of 763 MB). The same steps
+    on arrays draw the same random numbers in the same order: the same split
+    (tests/test_base.py compares them).
+    """
+    from sklearn.utils.extmath import _approximate_mode
+
+    n_test = int(np.ceil(test_size * len(codes)))
+    n_train = len(codes) - n_test
+    class_counts = np.bincount(codes)
+    # 4-byte row indices: the permutations below shuffle them as they would 8-byte ones
+    order = np.argsort(codes, kind="stable").astype(np.int32 if len(codes) < 2**31 else np.int64)
+    class_indices = np.split(order, np.cumsum(class_counts)[:-1])
+    n_i = _approximate_mode(class_counts, n_train, rng)
+    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
+    train, test = [], []
+    for i, rows in enumerate(class_indices):
+        shuffled = rows.take(rng.permutation(class_counts[i]), mode="clip")
+        train.append(shuffled[: n_i[i]])
+        test.append(shuffled[n_i[i] : n_i[i] + t_i[i]])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
 _Outcome = namedtuple("_Outcome", ["interrupted", "reached_max_iter"])
 
 
-def _rows(rows, *arrays):
-    """``arrays`` at ``rows`` (None: all of them; None arrays stay None)."""
+def _rows(rows, X, *arrays):
+    """``X`` and ``arrays`` at ``rows`` (None: all of them; None arrays stay None).
+
+    A dense X becomes a :class:`~sksnn._blocks.RowSubset` (its rows are read
+    block by block, X is not copied); a sparse X's rows are copied (CSR).
+    """
     if rows is None:
-        return arrays
-    return tuple(None if a is None else a[rows] for a in arrays)
+        return (X, *arrays)
+    X_rows = X[rows] if sp.issparse(X) else RowSubset(X, rows)
+    return (X_rows, *(None if a is None else a[rows] for a in arrays))
 
 
 # MLP's message for the same problem
@@ -357,9 +404,6 @@ class BaseSNN(BaseEstimator, ABC):
         if first_pass:
             fitted["scaler_"] = _fit_scaler(train[0], train[2]) if self.standardize else None
         standardization = _standardization(fitted["scaler_"] if first_pass else self.scaler_, X.dtype)
-        if validation is not None and standardization is not None and not sp.issparse(X):
-            # standardized once here; sparse rows are standardized by ``forward`` (it folds it into the first layer)
-            validation = (standardize(validation[0], *standardization), *validation[1:])
 
         if self.solver == "lbfgs":
             progress, weights = self._fit_lbfgs(
@@ -436,12 +480,13 @@ class BaseSNN(BaseEstimator, ABC):
         if not self.early_stopping or self.solver == "lbfgs":  # as MLP: L-BFGS trains on every row
             return None, None
         single_label = is_classifier(self) and y.ndim == 1
-        counts = np.unique(y, return_counts=True)[1] if single_label else None
+        classes, counts = np.unique(y, return_counts=True) if single_label else (None, None)
         if counts is None or counts.min() >= 2:
             # (a class of one member: train_test_split's own error, as MLP raises it)
             self._check_validation_size(len(y), 1 if counts is None else len(counts))
-        # As MLP, stratified on the binarized labels (the same strata as the labels; MLP's error messages)
-        stratify = LabelBinarizer().fit_transform(y).astype(bool) if single_label else None
+        if single_label and counts.min() >= 2:
+            return _stratified_split(_strata(y, classes), self.validation_fraction, rng)
+        stratify = _strata(y, classes) if single_label else None  # (a class of one member: scikit-learn's error)
         return train_test_split(
             np.arange(len(y)), random_state=rng, test_size=self.validation_fraction, stratify=stratify
         )
@@ -459,7 +504,7 @@ class BaseSNN(BaseEstimator, ABC):
         from ._training import run_epochs
 
         X_train, y_train, sw_train = train
-        Y_train = self._training_targets(y_train, encoder).astype(X_train.dtype, copy=False)
+        Y_train = self._targets_by_blocks(y_train, encoder, X_train.dtype)
         Y_val = None if validation is None else self._encode_targets(validation[1], encoder)
         loss_name, out_activation = self._training_setup(encoder)
         init_seed, train_seed = seeds
@@ -473,9 +518,8 @@ class BaseSNN(BaseEstimator, ABC):
             previous=None if first_pass else vars(self),
         )
         batch_size = self._batch_size(X_train.shape[0])
-        # sparse validation rows are standardized by ``forward`` (dense ones were, once, by ``_fit_steps``)
-        sparse_validation = validation is not None and sp.issparse(validation[0])
-        sparse_standardization = (standardization or ()) if sparse_validation else ()
+        # the validation rows are standardized by ``forward``, block by block (sparse: folded into the first layer)
+        val_standardization = standardization or ()
         architecture = {
             "hidden_layer_sizes": hidden_sizes,
             "activation": self.activation,
@@ -523,7 +567,7 @@ class BaseSNN(BaseEstimator, ABC):
                     score = validation_loss = np.nan  # as MLP records it; the best epoch's weights are kept
                 elif validation is not None:
                     weights = trainer.dense_weights()
-                    output = forward(validation[0], *weights, self.activation, out_activation, *sparse_standardization)
+                    output = forward(validation[0], *weights, self.activation, out_activation, *val_standardization)
                     validation_loss = output_loss(output, Y_val, validation[2], out_activation)
                     score = self._validation_score(output, validation[1], validation[2], encoder)
                 stop = progress.update(loss, X_train.shape[0], score, weights, validation_loss)
@@ -552,6 +596,21 @@ class BaseSNN(BaseEstimator, ABC):
             )
             return progress, trainer.dense_weights(), get_optimizer_state(trainer), interrupted
 
+    def _targets_by_blocks(self, y, encoder, dtype):
+        """``_training_targets(y)`` in ``dtype``, encoded 65,536 rows at a time.
+
+        scikit-learn's label_binarize makes int64 and sparse temporaries of
+        every row: encoding 2,000,000 labels at once peaked at ~100 MB, more
+        than the training itself added on a memory-mapped X of 763 MB.
+        """
+        block = 65_536
+        first = self._training_targets(y[:block], encoder)
+        Y = np.empty((len(y), first.shape[1]), dtype=dtype)
+        Y[: len(first)] = first
+        for start in range(block, len(y), block):
+            Y[start : start + block] = self._training_targets(y[start : start + block], encoder)
+        return Y
+
     def _fit_lbfgs(self, train, encoder, standardization, *, hidden_sizes, first_pass, seed):
         """MLP's full-batch L-BFGS from fresh weights (the minibatch solvers' initialization) or the fitted ones."""
         from ._backend import precision
@@ -559,6 +618,7 @@ class BaseSNN(BaseEstimator, ABC):
         from ._network import initial_values
 
         X, y, sample_weight = train
+        X = X[:] if isinstance(X, RowSubset) else X  # full-batch: every row at once
         Y = self._training_targets(y, encoder)
         if standardization is not None and not sp.issparse(X):
             X, standardization = standardize(X, *standardization), None  # sparse: standardized on the backend

@@ -97,7 +97,7 @@ def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=N
 
     Parameters
     ----------
-    X : ndarray or CSR matrix of shape (n_samples, n_features)
+    X : ndarray, CSR matrix or RowSubset of shape (n_samples, n_features)
         Input, standardized already unless ``mean`` and ``scale`` are given
         (for a sparse X they are folded into the first layer: X stays sparse).
     coefs, intercepts : list of ndarray
@@ -123,8 +123,8 @@ def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=N
         intercepts = [intercepts[0] - mean @ kernel, *intercepts[1:]]
         mean = scale = None
     rows = _block_rows(coefs, X.dtype)
-    if X.shape[0] <= rows:
-        return _forward_block(X, coefs, intercepts, hidden, output, mean, scale)
+    if X.shape[0] <= rows:  # (a slice: a view of an ndarray, the rows of a RowSubset)
+        return _forward_block(X[: X.shape[0]], coefs, intercepts, hidden, output, mean, scale)
 
     from threadpoolctl import threadpool_limits
 

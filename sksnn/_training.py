@@ -66,6 +66,7 @@ def _numpy_chunks(
         sample_weight = np.ones(n_samples, dtype=X.dtype)
     rng = np.random.RandomState(seed)
     n_batches = batches_in_epoch(n_samples, batch_size)
+    index_dtype = np.int32 if n_samples < 2**31 else np.int64
 
     def empty():
         return (
@@ -81,7 +82,9 @@ def _numpy_chunks(
 
     chunk, slot, begun = empty(), 0, []
     for epoch in range(epochs):
-        order = rng.permutation(n_samples) if shuffle else np.arange(n_samples)
+        order = np.arange(n_samples, dtype=index_dtype)
+        if shuffle:  # rng.permutation(n_samples)'s order, in 4-byte indices when they fit
+            rng.shuffle(order)
         begun.append(epoch)
         for batch in range(n_batches):
             rows = order[batch * batch_size : (batch + 1) * batch_size]

@@ -129,3 +129,29 @@ def test_validation_loss_curve_is_the_loss_on_the_held_out_rows_at_each_epoch(Es
         expected = 0.5 * np.mean(((est.predict(X[val]) - y[val]) / est.target_scaler_.scale_[0]) ** 2)
     assert est.validation_loss_curve_[best] == pytest.approx(expected, rel=1e-6)
     assert Estimator(**params).fit(X, y).validation_loss_curve_ is None
+
+
+@pytest.mark.parametrize("n_classes", [2, 3, 7])
+@pytest.mark.parametrize("fraction", [0.1, 0.25])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_early_stoppings_split_is_scikit_learns_stratified_split(n_classes, fraction, seed):
+    # sksnn draws the split with arrays (scikit-learn's holds Python lists of
+    # every row); the same random numbers in the same order give MLP's split.
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+
+    from sksnn._base import _strata, _stratified_split
+
+    rng = np.random.RandomState(seed)
+    y = rng.choice(
+        np.arange(n_classes) * 10, size=997, p=np.linspace(1, 3, n_classes) / np.linspace(1, 3, n_classes).sum()
+    )
+    ours = _stratified_split(_strata(y), fraction, np.random.RandomState(seed + 5))
+    mlps = train_test_split(
+        np.arange(len(y)),
+        test_size=fraction,
+        random_state=np.random.RandomState(seed + 5),
+        stratify=LabelBinarizer().fit_transform(y).astype(bool),  # as MLPClassifier stratifies
+    )
+    for a, b in zip(ours, mlps, strict=True):
+        np.testing.assert_array_equal(a, b)
