@@ -227,6 +227,7 @@ class TrainingNetwork(keras.Model):
         self._kernels_of = dense_layers(network)
         self._chunk_functions = {}  # compiled with XLA or not (TensorFlow) -> the chunk function
         self.pool_key = None  # what decides the compiled step, besides the shapes (see trainer_for)
+        self.data_parallel = data_parallel()  # the devices a batch is split over (JAX), or None
         self.n_features, self.n_outputs = self.input_width, self.output_width
 
     @property
@@ -301,7 +302,7 @@ class TrainingNetwork(keras.Model):
         if xla not in self._chunk_functions:
             self._chunk_functions[xla] = self._jax_chunk_function() if on_jax else self._tf_chunk_function(xla)
         if on_jax:
-            return _StatelessChunkTrainer(self, self._chunk_functions[xla])
+            return _StatelessChunkTrainer(self, self._chunk_functions[xla], self.data_parallel)
         return _ChunkTrainer(self._chunk_functions[xla])
 
     def _jax_chunk_function(self):
@@ -339,7 +340,7 @@ class TrainingNetwork(keras.Model):
         if self.run_eagerly:
             return train_chunk
         jitted = jax.jit(train_chunk, donate_argnums=0)
-        if self.pool_key is None:
+        if self.pool_key is None or self.data_parallel is not None:  # (an exported call runs on one device)
             return jitted
         # The traced chunk loop of each shape is kept on disk (with its
         # executable): a new process that trains a shape any process trained
@@ -455,12 +456,15 @@ class _StatelessChunkTrainer(_ChunkTrainer):
     variables hold deleted arrays.
     """
 
-    def __init__(self, trainer, function):
+    def __init__(self, trainer, function, parallel=None):
         super().__init__(function)
         self._trainer = trainer
+        self._parallel = parallel
         self.reload()
 
     def __call__(self, chunk, rule, limits):
+        if self._parallel is not None:
+            chunk, rule, limits = self._parallel.place(chunk, rule, limits)
         self._state, rule, losses, ends = self._function(self._state, rule, limits, chunk)
         return rule, losses, ends
 
@@ -469,6 +473,86 @@ class _StatelessChunkTrainer(_ChunkTrainer):
 
     def reload(self):
         self._state = self._trainer.training_state()
+
+
+class DataParallel:
+    """A batch split over the devices of the user's ``keras.distribution.DataParallel`` (JAX).
+
+    Keras places the network's variables as the distribution says (replicated
+    for DataParallel) when they are created; sksnn's chunk call then gets
+    each batch's rows split over the mesh's batch axis and everything else
+    replicated, and XLA partitions the compiled step (GSPMD): each device
+    computes its rows, the gradients and the loss are summed across devices.
+    The same global batches give the single-device result up to the order of
+    those sums. In a multi-process run (``jax.distributed``), every process
+    fits the same X and the same batches, and gives its share of each batch's
+    rows (``jax.make_array_from_process_local_data``).
+    """
+
+    def __init__(self, distribution):
+        import jax
+
+        self.key = (type(distribution).__name__, distribution.device_mesh.devices.shape)
+        self.key += (tuple(distribution.device_mesh.devices.ravel()),)
+        self.batch_axis = distribution.get_data_layout((1,)).axes[0]
+        by_name = {f"{d.platform}:{d.id}": d for d in jax.devices()}
+        mesh = distribution.device_mesh
+        # Keras' mesh holds device names ("cpu:0"), or the devices themselves (Keras 3.7)
+        devices = [d if isinstance(d, jax.Device) else by_name[str(d).lower()] for d in mesh.devices.ravel()]
+        devices = np.array(devices).reshape(mesh.devices.shape)
+        self.mesh = jax.sharding.Mesh(devices, mesh.axis_names)
+        self.replicas = int(np.prod([mesh.shape[i] for i, n in enumerate(mesh.axis_names) if n == self.batch_axis]))
+
+    def place(self, chunk, rule, limits):
+        """The chunk's batches split along their rows (axis 1), the rest replicated."""
+        import jax
+        from jax.sharding import NamedSharding, PartitionSpec
+
+        rows = NamedSharding(self.mesh, PartitionSpec(None, self.batch_axis))
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        x, y, sample_weight, active, epoch_end = chunk
+
+        processes, process = jax.process_count(), jax.process_index()
+
+        def split(a):
+            # Every process fits the same X and draws the same batches (same
+            # seed); each contributes its share of every batch's rows.
+            a = np.asarray(a)
+            if processes > 1:
+                share = a.shape[1] // processes
+                a = a[:, process * share : (process + 1) * share]
+            return jax.make_array_from_process_local_data(rows, a)
+
+        chunk = (split(x), split(y), split(sample_weight), *jax.device_put((active, epoch_end), replicated))
+        return chunk, jax.device_put(rule, replicated), jax.device_put(limits, replicated)
+
+
+def data_parallel():
+    """The user's data-parallel distribution (``keras.distribution.set_distribution``) on JAX, or None.
+
+    Keras' other distributions, and TensorFlow's strategies of several
+    replicas, are not supported: a fit under them raises.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        if tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            raise ValueError(
+                "sksnn trains on one device with TensorFlow: tf.distribute strategies are not supported. "
+                "For several devices use the JAX backend with keras.distribution.DataParallel."
+            )
+        return None
+    if keras.backend.backend() != "jax":
+        return None
+    distribution = keras.distribution.distribution()
+    if distribution is None:
+        return None
+    if not isinstance(distribution, keras.distribution.DataParallel):
+        raise ValueError(
+            f"sksnn trains under keras.distribution.DataParallel only, not {type(distribution).__name__}: "
+            "its networks are small enough to hold whole on each device."
+        )
+    return DataParallel(distribution)
 
 
 def get_optimizer_state(trainer):
@@ -490,8 +574,17 @@ def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtyp
     # sksnn's own loop trains (chunk_trainer), but Keras' train_step needs what
     # its fit builds first (the compiled loss and metrics): a fit of no epoch
     # on a dummy batch builds them.
-    dummy = np.zeros((1, trainer.input_width), dtype=dtype), np.zeros((1, trainer.output_width), dtype=dtype)
-    trainer.fit(*dummy, epochs=0, shuffle=False, verbose=0)
+    rows = 1 if trainer.data_parallel is None else trainer.data_parallel.replicas  # a batch Keras can split
+    dummy = np.zeros((rows, trainer.input_width), dtype=dtype), np.zeros((rows, trainer.output_width), dtype=dtype)
+    distribution = keras.distribution.distribution()
+    sharding = getattr(distribution, "_auto_shard_dataset", None)
+    if sharding:  # several processes: Keras would ask for a tf.data.Dataset to shard, even for no epoch
+        distribution._auto_shard_dataset = False
+    try:
+        trainer.fit(*dummy, epochs=0, shuffle=False, verbose=0)
+    finally:
+        if sharding:
+            distribution._auto_shard_dataset = sharding
     trainer.optimizer.build(trainer.trainable_variables)
     trainer.initial_optimizer_state = get_optimizer_state(trainer)
     return trainer
@@ -635,6 +728,7 @@ def trainer_for(
         tuple(sorted(solver_params.items())),
         alpha > 0,  # alpha's and the learning rate's values are variables: not part of the compiled step
         dtype,
+        None if (parallel := data_parallel()) is None else parallel.key,
     )
     sizes = spec["hidden_layer_sizes"]
 

@@ -202,6 +202,14 @@ def run_epochs(
     callback = _EpochEnd(on_epoch_end)
     callback.set_model(trainer)
     rows = padded_batch_size(batch_size, X.shape[0])
+    parallel = getattr(trainer, "data_parallel", None)
+    if parallel is not None and rows % parallel.replicas:
+        if X.shape[0] > rows:  # batches of real rows: their size is the user's
+            raise ValueError(
+                f"Data-parallel training over {parallel.replicas} devices splits each batch evenly: batch_size "
+                f"must be a multiple of {parallel.replicas}, got {rows}."
+            )
+        rows = -(-rows // parallel.replicas) * parallel.replicas  # one batch: more zero-weight padding
     widths = (trainer.input_width, trainer.output_width)
     slots = slots_per_chunk(rows * widths[0] * X.dtype.itemsize)
     chunks = _numpy_chunks(
