@@ -25,7 +25,8 @@ Measure on a quiet machine: MLP's BLAS threads collapse when other processes
 compete for the cores (a 1M-row epoch took 8 s quiet, 80 s loaded).
 
 Usage: ``python benchmarks/scale.py [--rows 1e3,1e4,1e5,1e6] [--features 50,100] [--dtypes float64,float32]
-[--models tensorflow,jax,mlp] [--hidden 100,100] [--epochs 2] [--memmap 2e6] [--quick] [--json out.json]``
+[--models tensorflow,jax,mlp] [--hidden 100,100] [--epochs 2] [--memmap 2e6] [--quick] [--json out.json]``;
+``python benchmarks/scale.py --plot out.json out.png`` draws the epoch times.
 """
 
 import argparse
@@ -208,6 +209,33 @@ def _timed(fn):
     return time.perf_counter() - start
 
 
+def plot(json_path, png_path):
+    """Seconds per epoch against rows, one panel per features x dtype, from a ``--json`` file."""
+    import matplotlib.pyplot as plt
+
+    figures = json.load(open(json_path))
+    groups = sorted({(run["features"], run["dtype"]) for run in figures["runs"]})
+    fig, axes = plt.subplots(1, len(groups), figsize=(4 * len(groups), 3.6), sharey=True, squeeze=False)
+    for ax, (features, dtype) in zip(axes[0], groups):
+        for model, style in (("mlp", "k--"), ("tensorflow", "C1-"), ("jax", "C0-")):
+            runs = sorted(
+                (r["rows"], r["epoch_s"])
+                for r in figures["runs"]
+                if (r["model"], r["features"], r["dtype"]) == (model, features, dtype)
+            )
+            if runs:
+                ax.loglog(
+                    *zip(*runs), style, marker="o", label={"mlp": "MLP (standardized)"}.get(model, f"sksnn, {model}")
+                )
+        ax.set_title(f"{features} features, {dtype}")
+        ax.set_xlabel("rows")
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0][0].set_ylabel("seconds per epoch, (100, 100), batch 200")
+    axes[0][0].legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="1e3,1e4,1e5,1e6")
@@ -221,9 +249,12 @@ def main():
     parser.add_argument("--scratch", default=tempfile.gettempdir())
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", default=None, help="write every run's figures here")
+    parser.add_argument("--plot", nargs=2, metavar=("JSON", "PNG"), help="draw a --json file's epoch times")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--memmap-one", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.plot:
+        return plot(*args.plot)
     if args.one:
         return one_run(args)
     if args.memmap_one:
