@@ -19,7 +19,7 @@ from sklearn.base import BaseEstimator, is_classifier, is_regressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPRegressor
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
@@ -486,7 +486,12 @@ class BaseSNN(BaseEstimator, ABC):
             self._check_validation_size(len(y), 1 if counts is None else len(counts))
         if single_label and counts.min() >= 2:
             return _stratified_split(_strata(y, classes), self.validation_fraction, rng)
-        stratify = _strata(y, classes) if single_label else None  # (a class of one member: scikit-learn's error)
+        if single_label:
+            # A class of one member: scikit-learn's error, naming the strata as
+            # MLP's does (it stratifies on its boolean binarized labels).
+            stratify = LabelBinarizer().fit(classes).transform(y).astype(bool)
+        else:
+            stratify = None
         return train_test_split(
             np.arange(len(y)), random_state=rng, test_size=self.validation_fraction, stratify=stratify
         )

@@ -27,7 +27,7 @@ def test_everyday_figures_print_ratios_against_mlp():
     setup = next(line for line in out.splitlines() if line.startswith("a new shape"))
     assert re.search(r"-?\d+\.\d+ s", setup)
     growth = next(line for line in out.splitlines() if line.startswith("search RSS growth"))
-    assert re.search(r"fit 30 -> 31: \d+ -> \d+ MB", growth)
+    assert re.search(r"fits 30-30 -> 30-31: \d+ -> \d+ MB", growth)
 
 
 @pytest.mark.slow

@@ -280,14 +280,16 @@ def test_memory_stays_flat_over_a_search_of_new_architectures():
     # process by ~120 MB on JAX, ~220 MB on TensorFlow.
     # benchmarks/speed.py's long-search figure, in a fresh process of its own.
     # The first ~30 fits fill the pool and the allocator's arenas (RSS rises
-    # ~35-50 MB, then stays flat): the growth is measured after them.
+    # ~35-50 MB, then stays flat): the growth is measured after them, as the
+    # peak over fits 60-90 against the peak over fits 30-60 (single readings
+    # move +-30 MB with the allocator; flat now: -13 to +6 MB).
     command = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--backend", keras.backend.backend()]
-    command += ["--figures", "search", "--search-fits", "60", "--search-from", "30"]
+    command += ["--figures", "search", "--search-fits", "90", "--search-from", "30"]
     out = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     line = next(line for line in out.stdout.splitlines() if line.startswith("search RSS growth"))
-    at_30, at_60 = (float(v) for v in re.search(r"fit 30 -> 60: (\d+) -> (\d+) MB", line).groups())
-    assert at_60 - at_30 < 40, line
+    first, second = (float(v) for v in re.search(r"fits 30-60 -> 60-90: (\d+) -> (\d+) MB", line).groups())
+    assert second - first < 40, line
 
 
 def test_a_new_architecture_leaves_no_gradient_function_in_tensorflows_registry():
