@@ -8,7 +8,10 @@ on JAX; on TensorFlow XLA for large fits, else its graph executor), the
 shapes networks are compiled for (padded to a few sizes, so that one
 compiled network serves many data sets), and the pool that keeps compiled
 networks for the next fit of the same shape (on JAX the compiled chunk loop
-also outlives the process: ``_compilation_cache``). The graph itself
+also outlives the process: ``_compilation_cache``), and how a step splits
+a batch over the devices of the user's data-parallel distribution
+(``keras.distribution.DataParallel`` on JAX, ``tf.distribute.MirroredStrategy``
+on TensorFlow). The graph itself
 is ``_network``; feeding batches and running epochs is ``_training``.
 """
 
@@ -227,7 +230,7 @@ class TrainingNetwork(keras.Model):
         self._kernels_of = dense_layers(network)
         self._chunk_functions = {}  # compiled with XLA or not (TensorFlow) -> the chunk function
         self.pool_key = None  # what decides the compiled step, besides the shapes (see trainer_for)
-        self.data_parallel = data_parallel()  # the devices a batch is split over (JAX), or None
+        self.data_parallel = data_parallel()  # the devices a batch is split over, or None
         self.n_features, self.n_outputs = self.input_width, self.output_width
 
     @property
@@ -298,7 +301,8 @@ class TrainingNetwork(keras.Model):
         :func:`release_dropped_networks`).
         """
         on_jax = keras.backend.backend() == "jax"
-        xla = on_jax or self.training_work(work_rows) >= _COMPILE_WORTH
+        # (XLA compiles for one device: a TensorFlow strategy's replicas run in the graph executor)
+        xla = on_jax or (self.data_parallel is None and self.training_work(work_rows) >= _COMPILE_WORTH)
         if xla not in self._chunk_functions:
             self._chunk_functions[xla] = self._jax_chunk_function() if on_jax else self._tf_chunk_function(xla)
         if on_jax:
@@ -351,6 +355,7 @@ class TrainingNetwork(keras.Model):
         import tensorflow as tf
 
         dtype = self.loss_tracker.dtype
+        mirrored = self.data_parallel
 
         def train_sksnn_chunk(chunk, rule, limits):
             x, y, sample_weight, active, epoch_end = chunk
@@ -358,7 +363,10 @@ class TrainingNetwork(keras.Model):
             slots = tf.shape(active)[0]
 
             def train_slot(i):
-                self.train_step((x[i], y[i], sample_weight[i]))
+                if mirrored is None:
+                    self.train_step((x[i], y[i], sample_weight[i]))
+                else:
+                    mirrored.run(self.train_step, x[i], y[i], sample_weight[i])
                 return tf.constant(True)
 
             def reset_loss():  # as Keras' fit, as an epoch begins
@@ -421,15 +429,48 @@ class TrainingNetwork(keras.Model):
         # casts it to floatx (float32), which rounded a float64 fit's loss_.
         if self.softmax_outputs:  # absent classes (padding) get no probability
             y_pred = y_pred + ops.cast(self.class_logit_offset, y_pred.dtype)
+        if isinstance(self.data_parallel, StrategyReplicas):
+            return self._replica_loss(y, y_pred, sample_weight)
         loss = self.data_loss(y, y_pred, sample_weight)
         if sample_weight is None:
             total_weight = ops.cast(ops.shape(y_pred)[0], loss.dtype)
         else:
             total_weight = ops.cast(ops.sum(sample_weight), loss.dtype)
         if self.penalized:
-            squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
-            loss = loss + 0.5 * ops.cast(self.alpha, loss.dtype) * ops.cast(squared_norm, loss.dtype) / total_weight
+            loss = loss + self._penalty(loss.dtype) / total_weight
         self.loss_tracker.update_state(loss, sample_weight=total_weight)
+        return loss
+
+    def _penalty(self, dtype):
+        """MLP's L2 penalty before its division by the batch's summed sample weight."""
+        squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
+        return 0.5 * ops.cast(self.alpha, dtype) * ops.cast(squared_norm, dtype)
+
+    def _replica_loss(self, y, y_pred, sample_weight):
+        """A replica's share of the batch's loss (TensorFlow strategy): the replicas' gradients sum to the batch's.
+
+        Its rows' weighted loss over the whole batch's summed weight, plus its
+        share of the penalty. (A Keras loss divides its rows' mean by the
+        number of replicas instead: not the batch's mean when the replicas'
+        weights differ.) The first replica records the batch's loss in the
+        loss tracker's sums (the others add zero).
+        """
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        rows_loss = self.data_loss.call(y, y_pred)
+        weight = ops.ones_like(rows_loss) if sample_weight is None else ops.cast(sample_weight, rows_loss.dtype)
+        total_weight = context.all_reduce(tf.distribute.ReduceOp.SUM, ops.sum(weight))
+        loss = ops.sum(rows_loss * weight) / total_weight
+        if self.penalized:
+            loss = loss + self._penalty(loss.dtype) / total_weight / self.data_parallel.replicas
+        batch_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(loss))
+        first = ops.cast(ops.equal(context.replica_id_in_sync_group, 0), loss.dtype)
+        # TensorFlow's own assign_add: Keras' (up to 3.8 or so) assigns
+        # ``variable + value``, which a mirrored metric variable sums over
+        # the replicas (its old value counted once per replica).
+        self.loss_tracker.total.value.assign_add(batch_loss * total_weight * first)
+        self.loss_tracker.count.value.assign_add(total_weight * first)
         return loss
 
 
@@ -527,21 +568,61 @@ class DataParallel:
         return chunk, jax.device_put(rule, replicated), jax.device_put(limits, replicated)
 
 
+class StrategyReplicas:
+    """A batch split over the replicas of the user's ``tf.distribute.MirroredStrategy`` (TensorFlow).
+
+    (``OneDeviceStrategy`` too: one replica, the whole batch.)
+
+    The network's variables are mirrored on every device (they are created
+    under the strategy's scope, which the fit runs in). Each train step runs
+    once per replica (``strategy.run``) on its share of the batch's rows; the
+    loss each replica differentiates is its rows' share of the global batch's
+    loss (its weighted sum over the batch's summed sample weight, all-reduced,
+    plus its share of the L2 penalty), so the gradients Keras' optimizer sums
+    across replicas are those of the whole batch on one device.
+    """
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self.replicas = strategy.num_replicas_in_sync
+        # A network's mirrored variables belong to the strategy they were made
+        # under: the pool gives it to fits under that strategy only (a pooled
+        # network holds its strategy, so the id is not reused meanwhile).
+        self.key = ("MirroredStrategy", id(strategy), tuple(strategy.extended.worker_devices))
+
+    def run(self, step, x, y, sample_weight):
+        """``step((x, y, sample_weight))`` on each replica, with its share of the rows."""
+        import tensorflow as tf
+
+        def replica_step():
+            context = tf.distribute.get_replica_context()
+            share = tf.shape(x)[0] // self.replicas
+            rows = slice(context.replica_id_in_sync_group * share, (context.replica_id_in_sync_group + 1) * share)
+            step((x[rows], y[rows], sample_weight[rows]))
+
+        self.strategy.run(replica_step)
+
+
 def data_parallel():
     """The user's data-parallel distribution (``keras.distribution.set_distribution``) on JAX, or None.
 
-    Keras' other distributions, and TensorFlow's strategies of several
-    replicas, are not supported: a fit under them raises.
+    On TensorFlow, the scope of the user's ``tf.distribute.MirroredStrategy``
+    (or ``OneDeviceStrategy``) a fit runs in. Keras' other distributions and
+    TensorFlow's other strategies are not supported: a fit under them raises.
     """
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        if tf.distribute.has_strategy() and tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        if not tf.distribute.has_strategy():
+            return None
+        strategy = tf.distribute.get_strategy()
+        if not isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy)):
             raise ValueError(
-                "sksnn trains on one device with TensorFlow: tf.distribute strategies are not supported. "
-                "For several devices use the JAX backend with keras.distribution.DataParallel."
+                "sksnn trains under tf.distribute.MirroredStrategy only (one machine, several devices), "
+                f"not {type(strategy).__name__}. For several machines use the JAX backend with "
+                "keras.distribution.DataParallel and jax.distributed."
             )
-        return None
+        return StrategyReplicas(strategy)
     if keras.backend.backend() != "jax":
         return None
     distribution = keras.distribution.distribution()

@@ -1,4 +1,8 @@
-"""Data-parallel training over several devices (two virtual CPU devices here) equals single-device training."""
+"""Data-parallel training over several devices (two virtual CPU devices here) equals single-device training.
+
+JAX: under the user's ``keras.distribution.DataParallel``; TensorFlow: in the
+scope of the user's ``tf.distribute.MirroredStrategy``.
+"""
 
 import os
 import subprocess
@@ -10,27 +14,45 @@ import pytest
 jax_only = pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution.DataParallel on JAX")
 
 TWO_DEVICES = """
-import os, sys, warnings
+import contextlib, os, sys, warnings
 warnings.simplefilter("ignore")
-import jax, keras
+import keras
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+    )
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    def on_two_devices():
+        return strategy.scope()
+    def devices_of(variable):
+        return len(variable.value.values)
+else:
+    import jax
+    assert len(jax.devices()) == 2, jax.devices()
+    @contextlib.contextmanager
+    def on_two_devices():
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+        try:
+            yield
+        finally:
+            keras.distribution.set_distribution(None)
+    def devices_of(variable):
+        return len(variable.value.sharding.device_set)
 import numpy as np
 from sklearn.datasets import make_classification, make_regression
 from sksnn import SNNClassifier, SNNRegressor, _trainer
 
-assert len(jax.devices()) == 2, jax.devices()
 X, y = make_classification(300, 8, n_classes=3, n_informative=5, random_state=0)
 weights = np.random.RandomState(0).uniform(0.5, 2.0, 300)
 
 
 def fit(parallel, make, data, calls=1):
-    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()) if parallel else None)
-    try:
+    with on_two_devices() if parallel else contextlib.nullcontext():
         model = make()
         for _ in range(calls):
             model = model.partial_fit(*data) if calls > 1 else model.fit(*data[:2], sample_weight=data[2])
         return model
-    finally:
-        keras.distribution.set_distribution(None)
 
 
 cases = {
@@ -42,6 +64,9 @@ cases = {
                                              early_stopping=True, random_state=0), (X, y, weights), 1),
     "partial_fit": (lambda: SNNRegressor(hidden_layer_sizes=(16,), batch_size=32, random_state=0),
                     make_regression(300, 8, random_state=0), 3),
+    # full-batch, on one device (a Keras loss under a TensorFlow strategy halved it)
+    "lbfgs": (lambda: SNNClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=30, random_state=0),
+              (X, y, weights), 1),
 }
 for name, (make, data, calls) in cases.items():
     one, two = fit(False, make, data, calls), fit(True, make, data, calls)
@@ -50,18 +75,18 @@ for name, (make, data, calls) in cases.items():
     print(f"{name}: epochs {one.n_iter_} {two.n_iter_}, largest weight gap {gap:.1e}, loss gap {loss_gap:.1e}")
     assert one.n_iter_ == two.n_iter_ and gap < 1e-10 and abs(one.loss_ - two.loss_) < 1e-10, name
 split = [t for _, t in _trainer._POOL._idle if t.data_parallel is not None]
-print("networks on two devices:", {len(t.trainable_variables[0].value.sharding.device_set) for t in split})
-keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
-try:
-    SNNClassifier(batch_size=65, max_iter=2).fit(X, y)
-except ValueError as error:
-    print("odd batch:", "multiple of 2" in str(error))
+print("networks on two devices:", {devices_of(t.trainable_variables[0]) for t in split})
+with on_two_devices():
+    try:
+        SNNClassifier(batch_size=65, max_iter=2).fit(X, y)
+    except ValueError as error:
+        print("odd batch:", "multiple of 2" in str(error))
 """
 
 
-@jax_only
 def test_two_devices_train_as_one(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    # JAX: keras.distribution.DataParallel; TensorFlow: tf.distribute.MirroredStrategy
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip()
     result = subprocess.run(
         [sys.executable, "-c", TWO_DEVICES], capture_output=True, text=True, env=env, timeout=600, check=False
@@ -88,7 +113,7 @@ def test_a_distribution_other_than_data_parallel_is_refused():
         keras.distribution.set_distribution(None)
 
 
-MIRRORED = """
+TF_STRATEGIES = """
 import os, warnings
 warnings.simplefilter("ignore")
 import tensorflow as tf
@@ -98,18 +123,25 @@ from sksnn import SNNClassifier
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
-with tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]).scope():
+X, y = load_iris(return_X_y=True)
+plain = SNNClassifier(max_iter=5, batch_size=50, random_state=0).fit(X, y)
+with tf.distribute.OneDeviceStrategy("/cpu:1").scope():
+    one = SNNClassifier(max_iter=5, batch_size=50, random_state=0).fit(X, y)
+weights = zip(plain.coefs_ + plain.intercepts_, one.coefs_ + one.intercepts_)
+print("one device:", all((a == b).all() for a, b in weights))
+with tf.distribute.experimental.CentralStorageStrategy(["/cpu:0", "/cpu:1"]).scope():
     try:
-        SNNClassifier(max_iter=1).fit(*load_iris(return_X_y=True))
+        SNNClassifier(max_iter=1).fit(X, y)
     except ValueError as error:
-        print("refused:", "keras.distribution.DataParallel" in str(error))
+        print("refused:", "MirroredStrategy only" in str(error) and "CentralStorageStrategy" in str(error))
 """
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute")
-def test_a_tensorflow_strategy_of_several_replicas_is_refused_clearly():
+def test_tensorflow_one_device_strategy_trains_and_other_strategies_are_refused_clearly():
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-    result = subprocess.run([sys.executable, "-c", MIRRORED], capture_output=True, text=True, env=env, timeout=300)
+    result = subprocess.run([sys.executable, "-c", TF_STRATEGIES], capture_output=True, text=True, env=env, timeout=300)
+    assert "one device: True" in result.stdout, result.stderr[-2000:]
     assert "refused: True" in result.stdout, result.stderr[-2000:]
 
 
