@@ -364,7 +364,7 @@ def search_figure(fits, start=30):
     """
     code = SEARCH.format(fits=fits, start=start)
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    readings = [(int(i), float(mb)) for i, mb in (line.split() for line in out.stdout.split("\n") if line.strip())]
+    readings = [(int(i), float(mb)) for i, mb in map(str.split, out.stdout.splitlines())]
     middle = (start + fits) // 2
     first = max(mb for i, mb in readings if i <= middle)
     second = max(mb for i, mb in readings if i >= middle)

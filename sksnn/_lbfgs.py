@@ -24,7 +24,7 @@ from keras import ops  # noqa: E402
 from sklearn.utils.optimize import _check_optimize_result  # noqa: E402
 
 from ._activations import KERAS_ACTIVATIONS  # noqa: E402
-from ._trainer import LOSSES  # noqa: E402
+from ._trainer import LOSSES, weighted_loss_sum  # noqa: E402
 
 
 def _first_layer(x, kernel, bias, standardization):
@@ -50,10 +50,7 @@ def _objective(weights, x, y, sample_weight, alpha, total_weight, standardizatio
     out = _first_layer(x, weights[0], weights[1], standardization)
     for i in range(1, n_layers):  # the hidden activation, then the next layer: the last gives logits
         out = ops.add(ops.matmul(hidden(out), weights[2 * i]), weights[2 * i + 1])
-    # The weighted mean written out: a Keras loss divides its value by the
-    # replicas of a TensorFlow strategy whose scope the fit runs in, and
-    # L-BFGS runs whole on one device.
-    loss = ops.sum(data_loss.call(y, out) * sample_weight) / total_weight
+    loss = weighted_loss_sum(data_loss, y, out, sample_weight) / total_weight
     squared_norm = sum(ops.sum(ops.square(kernel)) for kernel in weights[0::2])
     return loss + 0.5 * alpha * squared_norm / total_weight
 

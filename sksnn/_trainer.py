@@ -91,6 +91,19 @@ LOSSES = {
 }
 
 
+def weighted_loss_sum(data_loss, y_true, y_pred, sample_weight):
+    """The sum over rows of ``data_loss``'s values (a loss of ``LOSSES``) times ``sample_weight``.
+
+    Over a summed weight it is the loss with ``mean_with_sample_weight``,
+    written out: Keras' own reduction also divides the value by the replicas
+    of a TensorFlow strategy whose scope it runs in, which is not the batch's
+    mean when the replicas' weights differ, and wrong for a computation that
+    runs whole on one device (L-BFGS).
+    """
+    rows = data_loss.call(y_true, y_pred)
+    return ops.sum(rows * ops.cast(sample_weight, rows.dtype))
+
+
 def selu_by_exp(x):
     """SELU written with ``exp(x) - 1`` where Keras' (JAX's) uses ``expm1``.
 
@@ -449,19 +462,17 @@ class TrainingNetwork(keras.Model):
     def _replica_loss(self, y, y_pred, sample_weight):
         """A replica's share of the batch's loss (TensorFlow strategy): the replicas' gradients sum to the batch's.
 
-        Its rows' weighted loss over the whole batch's summed weight, plus its
-        share of the penalty. (A Keras loss divides its rows' mean by the
-        number of replicas instead: not the batch's mean when the replicas'
-        weights differ.) The first replica records the batch's loss in the
-        loss tracker's sums (the others add zero).
+        Its rows' weighted loss over the whole batch's summed weight
+        (:func:`weighted_loss_sum`), plus its share of the penalty. The first
+        replica records the batch's loss in the loss tracker's sums (the
+        others add zero).
         """
         import tensorflow as tf
 
         context = tf.distribute.get_replica_context()
-        rows_loss = self.data_loss.call(y, y_pred)
-        weight = ops.ones_like(rows_loss) if sample_weight is None else ops.cast(sample_weight, rows_loss.dtype)
-        total_weight = context.all_reduce(tf.distribute.ReduceOp.SUM, ops.sum(weight))
-        loss = ops.sum(rows_loss * weight) / total_weight
+        weight = ops.ones(ops.shape(y_pred)[:1], y_pred.dtype) if sample_weight is None else sample_weight
+        total_weight = context.all_reduce(tf.distribute.ReduceOp.SUM, ops.sum(ops.cast(weight, y_pred.dtype)))
+        loss = weighted_loss_sum(self.data_loss, y, y_pred, weight) / total_weight
         if self.penalized:
             loss = loss + self._penalty(loss.dtype) / total_weight / self.data_parallel.replicas
         batch_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(loss))
@@ -588,7 +599,7 @@ class StrategyReplicas:
         # A network's mirrored variables belong to the strategy they were made
         # under: the pool gives it to fits under that strategy only (a pooled
         # network holds its strategy, so the id is not reused meanwhile).
-        self.key = ("MirroredStrategy", id(strategy), tuple(strategy.extended.worker_devices))
+        self.key = (type(strategy).__name__, id(strategy), tuple(strategy.extended.worker_devices))
 
     def run(self, step, x, y, sample_weight):
         """``step((x, y, sample_weight))`` on each replica, with its share of the rows."""
