@@ -11,6 +11,9 @@ defaults) on rows that no reported test score uses:
 - regression: the training rows of split 0 of each ``uci_regression`` file,
   cut 80 / 20 with a fixed seed (train, validation); with ``--halves 2`` a
   second cut with the next seed, the mean of the two. Test rows are never read.
+- ``--collection pmlb54``: the training rows of the first of ``tabular.py``'s
+  two 75 / 25 splits of each ``pmlb54`` file of the task, cut 80 / 20 the same
+  way (stratified for classification).
 
 One half alone is a weak guide: the same defaults were level with MLP on it
 (46 / 24 / 46) and clearly behind on the test folds (26 / 37 / 53), where both
@@ -65,8 +68,18 @@ CANDIDATES = {
 VALIDATION_FRACTION = 0.2  # regression: the validation rows cut from split 0's training rows
 
 
-def validation_split(data, task, seed=0):
+def validation_split(data, task, seed=0, collection="uci"):
     """``(train rows, validation rows)``: the hyper-parameter split; never a test row."""
+    if collection == "pmlb54":
+        from sklearn.model_selection import train_test_split
+
+        train = tabular.pmlb_splits(data, task, 1)[0][0]
+        stratify = data["y"][train] if task == "classification" else None
+        try:
+            fit, val = train_test_split(train, test_size=VALIDATION_FRACTION, random_state=seed, stratify=stratify)
+        except ValueError:  # a class too small to stratify
+            fit, val = train_test_split(train, test_size=VALIDATION_FRACTION, random_state=seed)
+        return fit, val
     if task == "classification":
         return data["val_train"], data["val_val"]
     train = tabular.regression_splits(data, 1)[0][0]
@@ -84,17 +97,17 @@ def _score(task, model, X, y):
     return {"rmse": float(np.sqrt(mean_squared_error(y, predicted))), "r2": r2_score(y, predicted)}
 
 
-def validation_splits(data, task, halves, seed=0):
+def validation_splits(data, task, halves, seed=0, collection="uci"):
     """``halves`` (1 or 2) train/validation splits: the split and its mirror, or two cuts."""
-    first = validation_split(data, task, seed)
+    first = validation_split(data, task, seed, collection)
     if halves == 1:
         return [first]
-    if task == "classification":
+    if task == "classification" and collection == "uci":
         return [first, first[::-1]]
-    return [first, validation_split(data, task, seed + 1)]
+    return [first, validation_split(data, task, seed + 1, collection)]
 
 
-def run_dataset(path, task, candidates, seed, halves=1):
+def run_dataset(path, task, candidates, seed, halves=1, collection="uci"):
     """``{candidate name: {"sksnn": scores, "mlp": baseline scores}}`` on one data set's validation split(s)."""
     from sklearn.exceptions import ConvergenceWarning
 
@@ -103,7 +116,7 @@ def run_dataset(path, task, candidates, seed, halves=1):
     with np.load(path) as data:
         data = dict(data)
     X, y = data["X"], data["y"]
-    splits = validation_splits(data, task, halves, seed)
+    splits = validation_splits(data, task, halves, seed, collection)
     fitted = {}
     models = tabular.models(task, seed)
     for name, model in [("mlp", models["mlp"])] + [
@@ -123,28 +136,42 @@ def run_dataset(path, task, candidates, seed, halves=1):
     return {c["name"]: {**common, "sksnn": fitted[c["name"]], "mlp": fitted["mlp"]} for c in candidates}
 
 
+# Size bands of the summary, by the rows a candidate is trained on.
+BANDS = ((0, 1000, "< 1,000 rows"), (1000, np.inf, ">= 1,000 rows"))
+
+
 def summary_table(per_candidate, task):
+    """One line per candidate and size band (all sets, then each band)."""
     metric = "accuracy" if task == "classification" else "rmse"
     lines = [
-        f"| candidate | data sets | wins / ties / losses | mean {metric} candidate / MLP | "
+        f"| candidate | rows | data sets | wins / ties / losses | mean {metric} candidate / MLP | "
         "Wilcoxon p (candidate better) | fit time candidate / MLP |",
-        "|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, results in per_candidate.items():
-        ok = [r for r in results if "error" not in r["sksnn"]]
-        s = tabular.compare(ok, task)
-        failed = f" ({len(results) - len(ok)} failed)" if len(ok) < len(results) else ""
-        lines.append(
-            f"| {name} | {s['datasets']}{failed} | {s['wins']} / {s['ties']} / {s['losses']} | "
-            f"{s[f'mean_{metric}_sksnn']:.4f} / {s[f'mean_{metric}_mlp']:.4f} | "
-            f"{s['wilcoxon_p_sksnn_better']:.3g} | {s['fit_s_sksnn'] / max(s['fit_s_mlp'], 1e-9):.2f}x |"
-        )
+        for low, high, band in ((0, np.inf, "all"), *BANDS):
+            in_band = [r for r in results if low <= r["rows"] < high]
+            ok = [r for r in in_band if "error" not in r["sksnn"]]
+            if not ok:
+                continue
+            s = tabular.compare(ok, task)
+            failed = f" ({len(in_band) - len(ok)} failed)" if len(ok) < len(in_band) else ""
+            lines.append(_summary_line(name, band, s, failed, metric))
     return "\n".join(lines) + "\n"
+
+
+def _summary_line(name, band, s, failed, metric):
+    return (
+        f"| {name} | {band} | {s['datasets']}{failed} | {s['wins']} / {s['ties']} / {s['losses']} | "
+        f"{s[f'mean_{metric}_sksnn']:.4f} / {s[f'mean_{metric}_mlp']:.4f} | "
+        f"{s['wilcoxon_p_sksnn_better']:.3g} | {s['fit_s_sksnn'] / max(s['fit_s_mlp'], 1e-9):.2f}x |"
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", choices=["classification", "regression"], default="classification")
+    parser.add_argument("--collection", choices=["uci", "pmlb54"], default="uci", help="uci: uci121 / uci_regression")
     parser.add_argument("--candidates", nargs="+", type=json.loads, help="JSON objects: a name and parameters")
     parser.add_argument("--datasets", help="comma-separated names (default: every file of the collection)")
     parser.add_argument("--backend", choices=["tensorflow", "jax"], help="KERAS_BACKEND for sksnn")
@@ -159,18 +186,22 @@ def main(argv=None):
     from joblib import Parallel, delayed
 
     candidates = args.candidates or CANDIDATES[args.task]
-    folder = args.data_dir / ("uci121" if args.task == "classification" else "uci_regression")
-    paths = sorted(folder.glob("*.npz"))
+    if args.collection == "pmlb54":
+        folder = args.data_dir / "pmlb54"
+        paths = sorted(folder.glob(("clf_" if args.task == "classification" else "reg_") + "*.npz"))
+    else:
+        folder = args.data_dir / ("uci121" if args.task == "classification" else "uci_regression")
+        paths = sorted(folder.glob("*.npz"))
     if args.datasets:
         paths = [folder / f"{n}.npz" for n in args.datasets.split(",")]
     started = time.time()
     per_dataset = Parallel(n_jobs=args.n_jobs)(
-        delayed(run_dataset)(p, args.task, candidates, args.seed, args.halves) for p in paths
+        delayed(run_dataset)(p, args.task, candidates, args.seed, args.halves, args.collection) for p in paths
     )
     per_candidate = {c["name"]: [d[c["name"]] for d in per_dataset] for c in candidates}
     command = "python benchmarks/defaults.py " + " ".join(argv if argv is not None else sys.argv[1:])
     page = (
-        f"## {args.task.capitalize()}, validation splits: {len(paths)} data sets\n\n"
+        f"## {args.task.capitalize()}, validation splits of {args.collection}: {len(paths)} data sets\n\n"
         + summary_table(per_candidate, args.task)
         + f"\n`{command}`: {time.time() - started:.0f} s, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n"
     )

@@ -70,6 +70,15 @@ def regression_splits(data, n_splits):
     return [(np.flatnonzero(~mask[:, s]), np.flatnonzero(mask[:, s])) for s in range(n_splits)]
 
 
+def pmlb_splits(data, task, n_splits):
+    """``[(train rows, test rows)]`` of a pmlb54 file: seeded 75 / 25 splits (seeds 0, 1, ...), stratified for classes."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(data["y"]))
+    stratify = data["y"] if task == "classification" else None
+    return [train_test_split(rows, test_size=0.25, random_state=seed, stratify=stratify) for seed in range(n_splits)]
+
+
 def convert_uci121_archive(archive, out_dir):
     """Convert the UCI collection's original archive into uci121-style ``.npz`` files.
 

@@ -26,6 +26,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from ._activations import HIDDEN_ACTIVATIONS
 from ._blocks import STREAM_BLOCK_BYTES, RowSubset, rows_per_block
+from ._embeddings import EmbeddedRows, PiecewiseLinearEncoding
 from ._inference import forward, output_loss, standardize
 from ._persistence import save
 from ._stopping import TrainingProgress
@@ -60,6 +61,11 @@ _STOCHASTIC_ATTRIBUTES = (
 _MLP_CONSTRAINTS = MLPRegressor._parameter_constraints
 
 _MAX_SEED = np.iinfo(np.int32).max
+
+# The "auto" choices, on from this many rows (of the data given to fit),
+# chosen on validation splits only (docs/defaults.md, round 5).
+AUTO_EARLY_STOPPING_ROWS = 1000
+AUTO_EMBEDDING_ROWS = 1000
 
 
 def _standardization(scaler, dtype):
@@ -195,13 +201,15 @@ class BaseSNN(BaseEstimator, ABC):
         "warm_start": ["boolean"],
         "momentum": _MLP_CONSTRAINTS["momentum"],
         "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],  # as MLP: 0 is an error only with early stopping
         "beta_1": _MLP_CONSTRAINTS["beta_1"],
         "beta_2": _MLP_CONSTRAINTS["beta_2"],
         "epsilon": _MLP_CONSTRAINTS["epsilon"],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": _MLP_CONSTRAINTS["max_fun"],
+        "numerical_embedding": [StrOptions({"auto", "piecewise_linear"}), None],
+        "n_bins": [Interval(Integral, 2, None, closed="left")],
     }
 
     @abstractmethod
@@ -235,6 +243,8 @@ class BaseSNN(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        numerical_embedding,
+        n_bins,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -263,6 +273,8 @@ class BaseSNN(BaseEstimator, ABC):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.numerical_embedding = numerical_embedding
+        self.n_bins = n_bins
 
     # ------------------------------------------------------------------ hooks
     # The subclasses say how targets are encoded and scored; none of these
@@ -356,7 +368,7 @@ class BaseSNN(BaseEstimator, ABC):
         that has not started the backend, with a search's loky worker alive,
         the whole fit may run in that worker instead (``_warm_worker``).
         """
-        if self.early_stopping and incremental:
+        if self.early_stopping != "auto" and self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         worker = worker_for(self, X, y, sample_weight, incremental)
         if worker is not None:  # this process has no backend; the search's worker has
@@ -389,7 +401,8 @@ class BaseSNN(BaseEstimator, ABC):
         X, y, sample_weight, fitted = self._validate_fit_data(X, y, sample_weight, first_pass)
         rng = check_random_state(self.random_state)
         init_seed, train_seed = (int(s) for s in rng.randint(_MAX_SEED, size=2))
-        train_rows, val_rows = self._split_validation(y, rng)
+        early_stopping = self._early_stopping_on(len(y), incremental)
+        train_rows, val_rows = self._split_validation(y, rng, early_stopping)
 
         if first_pass:
             encoder = self._fit_target_encoder(y, sample_weight, train_rows, classes)
@@ -401,6 +414,13 @@ class BaseSNN(BaseEstimator, ABC):
         train = _rows(train_rows, X, y, sample_weight)
         validation = None if val_rows is None else _rows(val_rows, X, y, sample_weight)
 
+        if first_pass:
+            fitted["embedding_"] = self._fit_embedding(train[0], seed=init_seed)
+        embedding = fitted["embedding_"] if first_pass else getattr(self, "embedding_", None)
+        if embedding is not None:  # X's columns and their encoding, block by block
+            train = (EmbeddedRows(train[0], embedding), *train[1:])
+            if validation is not None:
+                validation = (EmbeddedRows(validation[0], embedding), *validation[1:])
         if first_pass:
             fitted["scaler_"] = _fit_scaler(train[0], train[2]) if self.standardize else None
         standardization = _standardization(fitted["scaler_"] if first_pass else self.scaler_, X.dtype)
@@ -420,6 +440,7 @@ class BaseSNN(BaseEstimator, ABC):
                 first_pass=first_pass,
                 incremental=incremental,
                 seeds=(init_seed, train_seed),
+                early_stopping=early_stopping,
             )
         outcome = _Outcome(
             interrupted=interrupted,
@@ -429,10 +450,10 @@ class BaseSNN(BaseEstimator, ABC):
             and not interrupted
             and progress.n_iter == self.max_iter,
         )
-        self._check_training(progress, standardization)
+        self._check_training(progress, standardization, early_stopping)
         if progress.n_iter == 0 and self.solver != "lbfgs":  # L-BFGS may start at a minimum: 0 iterations
             return None, outcome
-        if self.early_stopping and progress.best_weights is not None:
+        if early_stopping and progress.best_weights is not None:
             weights = progress.best_weights
         _check_finite(weights)
 
@@ -475,9 +496,33 @@ class BaseSNN(BaseEstimator, ABC):
                 raise ValueError("Sample weights must contain at least one non-zero number.")
         return X, y, sample_weight, fitted
 
-    def _split_validation(self, y, rng):
+    def _early_stopping_on(self, n_samples, incremental):
+        """Whether this fit stops on validation rows: ``early_stopping``, "auto" decided by the rows given.
+
+        True and False keep MLP's meaning; "auto" holds out rows from
+        ``AUTO_EARLY_STOPPING_ROWS`` rows on (as HistGradientBoosting's
+        ``early_stopping="auto"``), never in ``partial_fit`` or for 'lbfgs'.
+        """
+        if isinstance(self.early_stopping, str):
+            return not incremental and self.solver != "lbfgs" and n_samples >= AUTO_EARLY_STOPPING_ROWS
+        return bool(self.early_stopping)
+
+    def _fit_embedding(self, X_train, seed):
+        """A new :class:`~sksnn._embeddings.PiecewiseLinearEncoding` of the training rows, or None.
+
+        "auto" encodes a dense X of at least ``AUTO_EMBEDDING_ROWS`` rows: a
+        sparse X is kept sparse (its encoding would be dense and as wide as
+        ``n_bins`` times its columns); "piecewise_linear" encodes any X.
+        """
+        if self.numerical_embedding is None:
+            return None
+        if self.numerical_embedding == "auto" and (sp.issparse(X_train) or X_train.shape[0] < AUTO_EMBEDDING_ROWS):
+            return None
+        return PiecewiseLinearEncoding(self.n_bins).fit(X_train, seed=seed)
+
+    def _split_validation(self, y, rng, early_stopping):
         """``(train rows, validation rows)`` for early stopping (stratified for classes), else ``(None, None)``."""
-        if not self.early_stopping or self.solver == "lbfgs":  # as MLP: L-BFGS trains on every row
+        if not early_stopping or self.solver == "lbfgs":  # as MLP: L-BFGS trains on every row
             return None, None
         single_label = is_classifier(self) and y.ndim == 1
         classes, counts = np.unique(y, return_counts=True) if single_label else (None, None)
@@ -497,7 +542,17 @@ class BaseSNN(BaseEstimator, ABC):
         )
 
     def _fit_stochastic(
-        self, train, validation, encoder, standardization, *, hidden_sizes, first_pass, incremental, seeds
+        self,
+        train,
+        validation,
+        encoder,
+        standardization,
+        *,
+        hidden_sizes,
+        first_pass,
+        incremental,
+        seeds,
+        early_stopping,
     ):
         """Train epoch by epoch with MLP's stopping rules.
 
@@ -518,7 +573,7 @@ class BaseSNN(BaseEstimator, ABC):
         progress = TrainingProgress(
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
-            early_stopping=self.early_stopping,
+            early_stopping=early_stopping,
             dtype=X_train.dtype,
             previous=None if first_pass else vars(self),
         )
@@ -623,7 +678,7 @@ class BaseSNN(BaseEstimator, ABC):
         from ._network import initial_values
 
         X, y, sample_weight = train
-        X = X[:] if isinstance(X, RowSubset) else X  # full-batch: every row at once
+        X = X[:] if isinstance(X, RowSubset | EmbeddedRows) else X  # full-batch: every row at once
         Y = self._training_targets(y, encoder)
         if standardization is not None and not sp.issparse(X):
             X, standardization = standardize(X, *standardization), None  # sparse: standardized on the backend
@@ -680,13 +735,13 @@ class BaseSNN(BaseEstimator, ABC):
         if progress.message is not None:
             print(progress.message)
 
-    def _check_training(self, progress, standardization):
+    def _check_training(self, progress, standardization, early_stopping):
         """A loss that became NaN or infinite stops training at once: MLP's error, and the likely cause.
 
         With early stopping and a best epoch before it, as in MLP, there is no
         error: that epoch's weights are the model (validation_scores_ ends in NaN).
         """
-        if not progress.diverged or (self.early_stopping and progress.best_weights is not None):
+        if not progress.diverged or (early_stopping and progress.best_weights is not None):
             return
         if standardization is not None and not all(np.isfinite(v).all() for v in standardization):
             cause = "the built-in scaler's statistics overflow on values this large; rescale X first"
@@ -717,6 +772,8 @@ class BaseSNN(BaseEstimator, ABC):
         """Network output (after the output activation) for raw input X."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype, accept_sparse="csr")
+        if getattr(self, "embedding_", None) is not None:  # (absent from models of sksnn 0.x before it)
+            X = EmbeddedRows(X, self.embedding_)
         standardization = _standardization(self.scaler_, X.dtype) or (None, None)
         return forward(X, self.coefs_, self.intercepts_, self.activation, self.out_activation_, *standardization)
 
@@ -741,7 +798,8 @@ class BaseSNN(BaseEstimator, ABC):
 
         Built on each access from ``coefs_`` and ``intercepts_``, with the
         output activation included; use it to ``summary()``, save or export.
-        Inputs must be standardized with ``scaler_`` first.
+        Inputs must be encoded with ``embedding_`` (if any), then
+        standardized with ``scaler_``, first.
         """
         check_is_fitted(self)
         from ._backend import precision
@@ -750,7 +808,7 @@ class BaseSNN(BaseEstimator, ABC):
         dtype = self.coefs_[0].dtype.name
         with precision(dtype):
             model = build_snn(
-                self.n_features_in_,
+                self.coefs_[0].shape[0],  # X's columns, and the embedding's with one
                 self.n_outputs_,
                 hidden_layer_sizes=[c.shape[1] for c in self.coefs_[:-1]],
                 activation=self.activation,

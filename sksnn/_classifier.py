@@ -125,9 +125,13 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     nesterovs_momentum : bool, default=True
         Whether ``solver='sgd'`` uses Nesterov's momentum.
 
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified),
-        stop when its accuracy stops improving, and keep the best weights.
+    early_stopping : bool or 'auto', default='auto'
+        Hold out ``validation_fraction`` of the training data (stratified), stop when
+        its accuracy stops improving for ``n_iter_no_change`` epochs, and keep the
+        best epoch's weights. 'auto' (not in MLP): on when ``fit`` is given
+        at least 1,000 rows, off below that, in ``partial_fit`` and for
+        'lbfgs'; chosen on validation splits (:doc:`/defaults`). True and
+        False mean what they mean for MLP.
 
     validation_fraction : float in [0, 1), default=0.1
         Proportion of training data held out for early stopping; used only
@@ -148,6 +152,20 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
 
     max_fun : int, default=15000
         Most evaluations of the loss by ``solver='lbfgs'``.
+
+    numerical_embedding : {'auto', 'piecewise_linear'} or None, default='auto'
+        Numerical feature embeddings (not in MLP): 'piecewise_linear' adds,
+        for each feature, its piecewise-linear encoding over up to ``n_bins``
+        quantile bins of the training rows (Gorishniy et al., 2022) to the
+        network's input, beside the feature itself (``embedding_``; the
+        scaler standardizes both). A feature with fewer than three distinct
+        bin edges (binary, constant) adds nothing. 'auto' encodes a dense X
+        of at least 1,000 rows (chosen on validation splits,
+        :doc:`/defaults`); None never encodes. The bins are fixed by the
+        first fit (``partial_fit``: its first call).
+
+    n_bins : int >= 2, default=16
+        Most quantile bins per feature of ``numerical_embedding``.
 
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
@@ -191,13 +209,21 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         Number of training samples seen by the solver.
 
     coefs_ : list of ndarray
-        Kernel of each Dense layer, input to output.
+        Kernel of each Dense layer, input to output. The first has one row
+        per input column of the network: ``n_features_in_`` plus, with a
+        numerical embedding, its components.
 
     intercepts_ : list of ndarray
         Bias of each Dense layer, input to output.
 
     scaler_ : StandardScaler or None
-        The fitted feature scaler (None when ``standardize=False``).
+        The fitted feature scaler (None when ``standardize=False``), of the
+        network's input columns (X's, then ``embedding_``'s components).
+
+    embedding_ : PiecewiseLinearEncoding or None
+        The fitted numerical embedding (None when ``numerical_embedding``
+        did not encode): ``feature_index_``, ``lower_`` and ``width_`` of
+        each component, ``clip((x[feature_index_] - lower_) / width_, 0, 1)``.
 
     n_features_in_ : int
         Number of features seen during fit.
@@ -277,13 +303,15 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         warm_start=False,
         momentum=0.9,
         nesterovs_momentum=True,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        numerical_embedding="auto",
+        n_bins=16,
         class_weight=None,
         label_smoothing=0.1,
     ):
@@ -315,6 +343,8 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            numerical_embedding=numerical_embedding,
+            n_bins=n_bins,
         )
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing

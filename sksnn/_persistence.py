@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from ._embeddings import PiecewiseLinearEncoding
 from ._version import __version__
 
 FORMAT = "sksnn-model"
@@ -62,6 +63,8 @@ class _Encoder:
             return {"standard_scaler": {k: self.value(v) for k, v in vars(value).items()}}
         if isinstance(value, LabelBinarizer):
             return {"label_binarizer": {k: self.value(v) for k, v in vars(value).items()}}
+        if isinstance(value, PiecewiseLinearEncoding):
+            return {"piecewise_linear_encoding": {k: self.value(v) for k, v in vars(value).items()}}
         if isinstance(value, (list, tuple)):
             return {"list": [self.value(v) for v in value], "tuple": isinstance(value, tuple)}
         if isinstance(value, dict):  # class_weight: keys may be labels of any type
@@ -84,11 +87,19 @@ def _decode(value, arrays):
         return tuple(items) if dict(rest).get("tuple") else items
     if kind == "dict":
         return {_decode(k, arrays): _decode(v, arrays) for k, v in content}
-    if kind in ("standard_scaler", "label_binarizer"):
-        obj = (StandardScaler if kind == "standard_scaler" else LabelBinarizer)()
+    if kind in _REBUILT:
+        obj = _REBUILT[kind].__new__(_REBUILT[kind])  # its state, not its constructor's arguments
         vars(obj).update({k: _decode(v, arrays) for k, v in content.items()})
         return obj
     raise ValueError(f"Unknown entry {kind!r} in the model description.")
+
+
+# The fitted parts of an estimator that load rebuilds from their attributes.
+_REBUILT = {
+    "standard_scaler": StandardScaler,
+    "label_binarizer": LabelBinarizer,
+    "piecewise_linear_encoding": PiecewiseLinearEncoding,
+}
 
 
 def _digest(description, arrays):
@@ -216,7 +227,15 @@ def _read_bytes(path):
 
 def _check_network(estimator, path):
     coefs, intercepts = estimator.coefs_, estimator.intercepts_
-    widths = [estimator.n_features_in_] + [c.shape[1] for c in coefs]
+    embedding = getattr(estimator, "embedding_", None)
+    inputs = estimator.n_features_in_
+    if embedding is not None:
+        try:
+            embedding.check()
+        except (ValueError, AttributeError, TypeError):
+            raise ValueError(f"{path!s} describes an inconsistent numerical embedding.") from None
+        inputs = embedding.n_features_out_ if embedding.n_features_in_ == inputs else -1
+    widths = [inputs] + [c.shape[1] for c in coefs]
     consistent = (
         len(coefs) == len(intercepts) == estimator.n_layers_ - 1
         and all(c.ndim == 2 and c.shape[0] == w for c, w in zip(coefs, widths))

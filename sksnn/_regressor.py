@@ -119,9 +119,13 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     nesterovs_momentum : bool, default=True
         Whether ``solver='sgd'`` uses Nesterov's momentum.
 
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, stop when its
-        R^2 stops improving, and keep the best weights.
+    early_stopping : bool or 'auto', default='auto'
+        Hold out ``validation_fraction`` of the training data, stop when
+        its R^2 stops improving for ``n_iter_no_change`` epochs, and keep the
+        best epoch's weights. 'auto' (not in MLP): on when ``fit`` is given
+        at least 1,000 rows, off below that, in ``partial_fit`` and for
+        'lbfgs'; chosen on validation splits (:doc:`/defaults`). True and
+        False mean what they mean for MLP.
 
     validation_fraction : float in [0, 1), default=0.1
         Proportion of training data held out for early stopping; used only
@@ -142,6 +146,20 @@ class SNNRegressor(RegressorMixin, BaseSNN):
 
     max_fun : int, default=15000
         Most evaluations of the loss by ``solver='lbfgs'``.
+
+    numerical_embedding : {'auto', 'piecewise_linear'} or None, default='auto'
+        Numerical feature embeddings (not in MLP): 'piecewise_linear' adds,
+        for each feature, its piecewise-linear encoding over up to ``n_bins``
+        quantile bins of the training rows (Gorishniy et al., 2022) to the
+        network's input, beside the feature itself (``embedding_``; the
+        scaler standardizes both). A feature with fewer than three distinct
+        bin edges (binary, constant) adds nothing. 'auto' encodes a dense X
+        of at least 1,000 rows (chosen on validation splits,
+        :doc:`/defaults`); None never encodes. The bins are fixed by the
+        first fit (``partial_fit``: its first call).
+
+    n_bins : int >= 2, default=16
+        Most quantile bins per feature of ``numerical_embedding``.
 
     loss : {'squared_error', 'poisson'}, default='squared_error'
         MLP's losses: half the squared error, or half the Poisson deviance
@@ -175,13 +193,21 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         Number of training samples seen by the solver.
 
     coefs_ : list of ndarray
-        Kernel of each Dense layer, input to output.
+        Kernel of each Dense layer, input to output. The first has one row
+        per input column of the network: ``n_features_in_`` plus, with a
+        numerical embedding, its components.
 
     intercepts_ : list of ndarray
         Bias of each Dense layer, input to output.
 
     scaler_ : StandardScaler or None
-        The fitted feature scaler (None when ``standardize=False``).
+        The fitted feature scaler (None when ``standardize=False``), of the
+        network's input columns (X's, then ``embedding_``'s components).
+
+    embedding_ : PiecewiseLinearEncoding or None
+        The fitted numerical embedding (None when ``numerical_embedding``
+        did not encode): ``feature_index_``, ``lower_`` and ``width_`` of
+        each component, ``clip((x[feature_index_] - lower_) / width_, 0, 1)``.
 
     target_scaler_ : StandardScaler or None
         The fitted target scaler (None when ``standardize=False``).
@@ -254,13 +280,15 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         warm_start=False,
         momentum=0.9,
         nesterovs_momentum=True,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        numerical_embedding="auto",
+        n_bins=16,
         loss="squared_error",
     ):
         self.loss = loss
@@ -292,6 +320,8 @@ class SNNRegressor(RegressorMixin, BaseSNN):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            numerical_embedding=numerical_embedding,
+            n_bins=n_bins,
         )
 
     # ------------------------------------------------------------------ hooks

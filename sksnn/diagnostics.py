@@ -54,6 +54,8 @@ def layer_statistics(estimator, X):
     """
     check_is_fitted(estimator)
     X = validate_data(estimator, X, reset=False, dtype=estimator.coefs_[0].dtype)
+    if getattr(estimator, "embedding_", None) is not None:  # the network's input: X's columns and their encoding
+        X = estimator.embedding_.transform(X)
     if estimator.scaler_ is not None:
         X = standardize(X, estimator.scaler_.mean_, estimator.scaler_.scale_)
     activation = NUMPY_ACTIVATIONS[estimator.activation]

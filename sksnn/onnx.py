@@ -8,7 +8,8 @@ way, :func:`register` may be called again at no cost. Needs the ``onnx``
 extra (``pip install "sksnn[onnx]"``: skl2onnx and onnxruntime).
 
 The graph is what ``predict`` and ``predict_proba`` compute, from
-``scaler_``, ``coefs_`` and ``intercepts_``: standardization, the Dense
+``embedding_``, ``scaler_``, ``coefs_`` and ``intercepts_``: the numerical
+embedding (Gather, Sub, Div, Max, Min, Concat), standardization, the Dense
 layers and their activations (SELU with sksnn's constants), the output
 activation (softmax, logistic, identity, or ``exp`` for ``loss='poisson'``),
 then the class labels (any int, bool or string labels; binary, multiclass
@@ -144,6 +145,21 @@ def _activation(graph, x, name):
     raise OnnxConversionError(f"The activation {name!r} has no ONNX conversion in sksnn.")
 
 
+def _embedded(graph, x, embedding):
+    """``[x, clip((x[:, feature_index_] - lower_) / width_, 0, 1)]``, as ``PiecewiseLinearEncoding.transform``."""
+    from skl2onnx.proto import onnx_proto
+
+    index = graph.constant(
+        embedding.feature_index_, "feature_index", proto=onnx_proto.TensorProto.INT64, dtype=np.int64
+    )
+    components = graph.node("Gather", [x, index], axis=1)
+    components = graph.node("Sub", [components, graph.constant(embedding.lower_, "lower")])
+    components = graph.node("Div", [components, graph.constant(embedding.width_, "width")])
+    components = graph.node("Max", [components, graph.constant(0.0, "zero")])
+    components = graph.node("Min", [components, graph.constant(1.0, "one")])
+    return graph.node("Concat", [x, components], axis=1)
+
+
 def _network_output(scope, operator, container):
     """The network's output after its activation, for the operator's input, in the input's type."""
     from skl2onnx.common.data_types import DoubleTensorType
@@ -152,6 +168,8 @@ def _network_output(scope, operator, container):
     dtype = np.float64 if isinstance(operator.inputs[0].type, DoubleTensorType) else np.float32
     graph = _Graph(scope, container, dtype)
     x = operator.inputs[0].full_name
+    if getattr(model, "embedding_", None) is not None:
+        x = _embedded(graph, x, model.embedding_)
     if getattr(model, "scaler_", None) is not None:  # (X - mean) / scale, as _inference.standardize
         x = graph.node("Sub", [x, graph.constant(model.scaler_.mean_, "mean")])
         x = graph.node("Div", [x, graph.constant(model.scaler_.scale_, "scale")])

@@ -50,3 +50,11 @@ def test_plot_draws_each_estimator_by_depth(snn_and_regular):
         assert len(lines) == 2
         np.testing.assert_array_equal(lines[0].get_xdata(), np.arange(1, 21))
     np.testing.assert_allclose(ax[1].get_lines()[0].get_ydata(), layer_statistics(snn_and_regular[0], X)["std"])
+
+
+def test_statistics_of_a_network_with_a_numerical_embedding_start_from_its_input():
+    clf = SNNClassifier(hidden_layer_sizes=(16, 16), max_iter=1, numerical_embedding="piecewise_linear", random_state=0)
+    clf.fit(X, y)
+    stats = layer_statistics(clf, X)
+    pre = clf.scaler_.transform(clf.embedding_.transform(X)) @ clf.coefs_[0] + clf.intercepts_[0]
+    np.testing.assert_allclose([stats["pre_mean"][0], stats["pre_std"][0]], [pre.mean(), pre.std()], rtol=1e-10)

@@ -213,6 +213,22 @@ def test_a_saved_onnx_file_predicts_in_a_process_with_only_numpy_and_onnxruntime
     _assert_close(np.load(paths[2]), clf.predict_proba(X), np.float32)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_numerical_embedding_converts(dtype):
+    X, y = make_classification(400, 6, n_informative=4, n_classes=3, random_state=0)
+    X[:, 5] = X[:, 5] > 0  # a binary column: no components
+    X_train, X_test, y_train, y_test = _held_out(X, y)
+    embedded = {**SMALL, "numerical_embedding": "piecewise_linear", "n_bins": 8}
+    clf = SNNClassifier(**embedded).fit(X_train, y_train)
+    assert clf.embedding_ is not None and clf.coefs_[0].shape[0] > X.shape[1]
+    X_far = np.vstack([X_test, 10 * X_test[:5], -10 * X_test[:5]])  # beyond the edges: clipped
+    _check_classifier(clf, X_far, dtype)
+    reg = SNNRegressor(**embedded).fit(X_train, X_train[:, 0] ** 2)
+    X_typed = X_far.astype(dtype)
+    (prediction,) = _run(to_onnx(reg, X_typed[:1]), X_typed)
+    _assert_close(prediction.ravel(), reg.predict(X_far), dtype)
+
+
 # ------------------------------------------------------------------ skops
 def test_skops_round_trips_an_estimator_and_a_pipeline_trusting_only_sksnn_types(tmp_path):
     sio = pytest.importorskip("skops.io")
@@ -223,8 +239,13 @@ def test_skops_round_trips_an_estimator_and_a_pipeline_trusting_only_sksnn_types
     models = {
         "clf": SNNClassifier(**SMALL).fit(X, y),
         "pipe": make_pipeline(StandardScaler(), SNNRegressor(**SMALL)).fit(X, y.astype(float)),
+        "embedded": SNNClassifier(numerical_embedding="piecewise_linear", **SMALL).fit(X, y),
     }
-    expected_types = {"clf": ["sksnn._classifier.SNNClassifier"], "pipe": ["sksnn._regressor.SNNRegressor"]}
+    expected_types = {
+        "clf": ["sksnn._classifier.SNNClassifier"],
+        "pipe": ["sksnn._regressor.SNNRegressor"],
+        "embedded": ["sksnn._classifier.SNNClassifier", "sksnn._embeddings.PiecewiseLinearEncoding"],
+    }
     for name, model in models.items():
         path = tmp_path / f"{name}.skops"
         sio.dump(model, path)

@@ -21,6 +21,10 @@ def _fitted(kind):
         return SNNClassifier(hidden_layer_sizes=(8,), max_iter=3, early_stopping=True, random_state=0).fit(
             X, np.arange(60) % 2 == 0
         )
+    if kind == "numerical-embedding":
+        return SNNClassifier(
+            hidden_layer_sizes=(8,), max_iter=3, numerical_embedding="piecewise_linear", n_bins=4, random_state=0
+        ).fit(X, np.arange(60) % 2)
     if kind == "regressor-2d-float32":
         return SNNRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0).fit(
             X.astype(np.float32), np.column_stack([X[:, 0], X[:, 1]])
@@ -30,7 +34,9 @@ def _fitted(kind):
     return SNNRegressor(hidden_layer_sizes=(8,), max_iter=3, standardize=False, random_state=0).fit(frame, X[:, 0])
 
 
-@pytest.mark.parametrize("kind", ["multiclass-str", "binary-early-stopping", "regressor-2d-float32", "pandas"])
+@pytest.mark.parametrize(
+    "kind", ["multiclass-str", "binary-early-stopping", "numerical-embedding", "regressor-2d-float32", "pandas"]
+)
 def test_safe_save_and_load_round_trip(tmp_path, kind):
     est = _fitted(kind)
     path = tmp_path / "model.snn"
@@ -117,6 +123,44 @@ def test_tampered_foreign_and_inconsistent_files_are_refused(tmp_path):
     forge(lambda d: d["params"].update(alpha=-1.0))
     with pytest.raises(ValueError, match="alpha"):
         load(path)
+
+
+def test_an_inconsistent_numerical_embedding_is_refused(tmp_path):
+    from sksnn import _persistence
+
+    est = _fitted("numerical-embedding")
+    path = tmp_path / "m.snn"
+
+    def forge(edit):
+        est.save(path)
+        with zipfile.ZipFile(path) as archive:
+            description = json.loads(archive.read("model.json"))
+            with np.load(io.BytesIO(archive.read("arrays.npz"))) as npz:
+                arrays = dict(npz)
+        edit(description["attributes"]["embedding_"]["piecewise_linear_encoding"], arrays)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        body, arrays = json.dumps(description).encode(), buffer.getvalue()
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("model.json", body)
+            archive.writestr("arrays.npz", arrays)
+            archive.writestr("sha256", _persistence._digest(body, arrays))
+
+    def index_out_of_range(encoding, arrays):
+        arrays[encoding["feature_index_"]["array"]] = arrays[encoding["feature_index_"]["array"]] + 4
+
+    def zero_width(encoding, arrays):
+        arrays[encoding["width_"]["array"]] = np.zeros_like(arrays[encoding["width_"]["array"]])
+
+    def other_input_width(encoding, arrays):
+        encoding["n_features_in_"] = 5
+
+    for edit in (index_out_of_range, zero_width, other_input_width):
+        forge(edit)
+        with pytest.raises(ValueError, match="inconsistent"):
+            load(path)
+    forge(lambda encoding, arrays: None)  # the forgery itself is sound
+    np.testing.assert_array_equal(load(path).predict_proba(X), est.predict_proba(X))
 
 
 def test_npz_member_is_read_without_pickle(tmp_path):

@@ -97,6 +97,14 @@ BAD_PARAMETERS = [
     {"shuffle": "yes"},
     {"random_state": "seed"},
     {"standardize": 1.5},
+    {"early_stopping": "always"},
+    {"numerical_embedding": "periodic"},
+    {"numerical_embedding": True},
+    {"n_bins": 1},
+    {"n_bins": 0},
+    {"n_bins": -4},
+    {"n_bins": 16.5},
+    {"n_bins": "many"},
 ]
 
 

@@ -1,0 +1,161 @@
+"""The piecewise-linear encoding (``_embeddings``) and the estimators' ``numerical_embedding`` and ``early_stopping='auto'``."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sksnn import SNNClassifier, SNNRegressor
+from sksnn import _base, _embeddings
+from sksnn._embeddings import EmbeddedRows, PiecewiseLinearEncoding
+from sksnn._inference import forward
+
+rng = np.random.RandomState(0)
+X = np.column_stack([rng.standard_normal(400), rng.exponential(size=400), rng.randint(0, 2, 400), np.full(400, 3.0)])
+FAST = {"hidden_layer_sizes": (8,), "max_iter": 3, "random_state": 0}
+
+
+def _encode_one(x, edges):
+    """The paper's definition for one value, bin by bin (clipped to [0, 1] on both sides)."""
+    return [min(1.0, max(0.0, (x - lo) / (hi - lo))) for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def test_the_encoding_is_each_bins_share_passed_over_quantile_edges():
+    encoding = PiecewiseLinearEncoding(n_bins=4).fit(X)
+    out = encoding.transform(X)
+    np.testing.assert_array_equal(out[:, :4], X)  # X's own columns first, unchanged
+    # the binary and the constant column have fewer than three distinct edges: no components
+    assert set(encoding.feature_index_.tolist()) == {0, 1}
+    for column in (0, 1):
+        edges = np.quantile(X[:, column], np.linspace(0, 1, 5))
+        expected = np.array([_encode_one(x, edges) for x in X[:, column]])
+        np.testing.assert_allclose(out[:, 4:][:, encoding.feature_index_ == column], expected, rtol=1e-12)
+    assert encoding.n_features_out_ == 4 + 8 == out.shape[1]
+
+
+def test_the_encoding_keeps_the_dtype_densifies_sparse_rows_and_reads_rows_lazily():
+    encoding = PiecewiseLinearEncoding(n_bins=8).fit(X)
+    X32 = X.astype(np.float32)
+    assert encoding.transform(X32).dtype == np.float32
+    np.testing.assert_allclose(encoding.transform(X32), encoding.transform(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(encoding.transform(sp.csr_matrix(X)), encoding.transform(X))
+    rows = EmbeddedRows(X, encoding)
+    assert rows.shape == (400, encoding.n_features_out_) and rows.dtype == X.dtype and len(rows) == 400
+    picked = np.array([5, 1, 399])
+    np.testing.assert_array_equal(rows[picked], encoding.transform(X[picked]))
+    np.testing.assert_array_equal(rows[10:20], encoding.transform(X[10:20]))
+
+
+def test_the_edges_of_many_rows_come_from_a_seeded_subset(monkeypatch):
+    monkeypatch.setattr(_embeddings, "QUANTILE_ROWS", 100)
+    first = PiecewiseLinearEncoding(4).fit(X, seed=1)
+    again = PiecewiseLinearEncoding(4).fit(X, seed=1)
+    other = PiecewiseLinearEncoding(4).fit(X, seed=2)
+    np.testing.assert_array_equal(first.lower_, again.lower_)
+    assert not np.array_equal(first.lower_, other.lower_)
+    monkeypatch.setattr(_embeddings, "QUANTILE_ROWS", 10**6)
+    whole = PiecewiseLinearEncoding(4).fit(X, seed=1)
+    assert not np.array_equal(first.lower_, whole.lower_)
+
+
+def test_check_refuses_what_is_not_an_encoding():
+    encoding = PiecewiseLinearEncoding(4).fit(X)
+    encoding.check()
+    encoding.width_ = -encoding.width_
+    with pytest.raises(ValueError, match="inconsistent"):
+        encoding.check()
+
+
+@pytest.mark.parametrize("estimator", [SNNClassifier, SNNRegressor])
+def test_the_network_reads_x_and_its_encoding_and_predicts_from_them(estimator):
+    y = (X[:, 0] > 0).astype(int) if estimator is SNNClassifier else X[:, 0] ** 2
+    est = estimator(numerical_embedding="piecewise_linear", n_bins=4, **FAST).fit(X, y)
+    assert est.coefs_[0].shape[0] == est.embedding_.n_features_out_ == 12
+    assert est.scaler_.mean_.shape == (12,)
+    np.testing.assert_allclose(est.scaler_.mean_, est.embedding_.transform(X).mean(axis=0), atol=1e-12)
+    # predict: the encoding, the scaler, then the layers
+    inputs = est.scaler_.transform(est.embedding_.transform(X))
+    expected = forward(inputs, est.coefs_, est.intercepts_, est.activation, est.out_activation_)
+    if estimator is SNNClassifier:
+        np.testing.assert_allclose(est.predict_proba(X)[:, 1:], expected, rtol=1e-12)
+    else:
+        np.testing.assert_allclose(est.predict(X), est.target_scaler_.inverse_transform(expected).ravel(), rtol=1e-12)
+    # the Keras model is that network too
+    np.testing.assert_allclose(est.model_(inputs), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_auto_encodes_a_dense_x_from_1000_rows(monkeypatch):
+    monkeypatch.setattr(_base, "AUTO_EMBEDDING_ROWS", 300)  # the rule, not the number, on a small X
+    y = (X[:, 0] > 0).astype(int)
+    assert SNNClassifier(**FAST).fit(X[:299], y[:299]).embedding_ is None
+    assert SNNClassifier(**FAST).fit(X[:300], y[:300]).embedding_ is not None
+    assert SNNClassifier(**FAST).fit(sp.csr_matrix(X), y).embedding_ is None  # sparse stays sparse
+    assert SNNClassifier(numerical_embedding=None, **FAST).fit(X, y).embedding_ is None
+    assert SNNClassifier.__init__.__kwdefaults__["numerical_embedding"] == "auto"
+    assert _base.AUTO_EMBEDDING_ROWS == 300 and _base.AUTO_EMBEDDING_ROWS != 1000  # (the patch took)
+
+
+def test_an_explicit_encoding_of_a_sparse_x_predicts_as_for_its_dense_rows():
+    y = (X[:, 0] > 0).astype(int)
+    Xs = sp.csr_matrix(np.where(X > 0.5, X, 0.0))
+    est = SNNClassifier(numerical_embedding="piecewise_linear", n_bins=4, **FAST).fit(Xs, y)
+    assert est.embedding_ is not None
+    np.testing.assert_allclose(est.predict_proba(Xs), est.predict_proba(Xs.toarray()), rtol=1e-12)
+
+
+def test_the_bins_are_fixed_by_the_first_fit_of_partial_fit_and_warm_start():
+    y = (X[:, 0] > 0).astype(int)
+    est = SNNClassifier(numerical_embedding="piecewise_linear", n_bins=4, **FAST)
+    est.partial_fit(X[:200], y[:200], classes=[0, 1])
+    lower = est.embedding_.lower_.copy()
+    est.partial_fit(X[200:] * 3, y[200:])
+    np.testing.assert_array_equal(est.embedding_.lower_, lower)
+    warm = SNNClassifier(numerical_embedding="piecewise_linear", n_bins=4, warm_start=True, **FAST).fit(X, y)
+    lower = warm.embedding_.lower_.copy()
+    warm.fit(X * 3, y)
+    np.testing.assert_array_equal(warm.embedding_.lower_, lower)
+    cold = SNNClassifier(numerical_embedding="piecewise_linear", n_bins=4, **FAST).fit(X, y)
+    cold.fit(X * 3, y)  # a new fit: new bins
+    np.testing.assert_allclose(cold.embedding_.lower_, 3 * lower)
+
+
+def test_lbfgs_and_pandas_feature_names_with_an_encoding():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    est = SNNRegressor(numerical_embedding="piecewise_linear", n_bins=4, solver="lbfgs", **FAST).fit(frame, X[:, 1])
+    assert list(est.feature_names_in_) == ["a", "b", "c", "d"] and est.n_features_in_ == 4
+    np.testing.assert_array_equal(est.predict(frame), est.predict(frame.to_numpy()))
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(frame.rename(columns={"a": "z"}))
+
+
+def test_early_stopping_auto_holds_out_rows_from_1000_rows(monkeypatch):
+    monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
+    y = (X[:, 0] > 0).astype(int)
+    small = SNNClassifier(numerical_embedding=None, **FAST).fit(X[:299], y[:299])
+    assert small.validation_scores_ is None and small.best_loss_ is not None
+    large = SNNClassifier(numerical_embedding=None, **FAST).fit(X, y)
+    assert len(large.validation_scores_) == large.n_iter_ and large.best_loss_ is None
+    # partial_fit and 'lbfgs' never hold rows out under 'auto' (True in partial_fit is MLP's error)
+    incremental = SNNClassifier(numerical_embedding=None, **FAST).partial_fit(X, y, classes=[0, 1])
+    assert incremental.validation_scores_ is None
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping"):
+        SNNClassifier(early_stopping=True, **FAST).partial_fit(X, y, classes=[0, 1])
+    lbfgs = SNNRegressor(solver="lbfgs", numerical_embedding=None, **FAST).fit(X, X[:, 0])
+    assert not hasattr(lbfgs, "validation_scores_")
+    # False and True keep MLP's meaning
+    assert SNNClassifier(early_stopping=False, **FAST).fit(X, y).validation_scores_ is None
+    assert SNNClassifier(early_stopping=True, **FAST).fit(X[:100], y[:100]).validation_scores_ is not None
+
+
+def test_early_stopping_auto_keeps_the_best_epochs_weights(monkeypatch):
+    monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
+    y = (X[:, 0] + 0.8 * rng.standard_normal(400) > 0).astype(int)
+    est = SNNClassifier(hidden_layer_sizes=(64, 64), max_iter=40, n_iter_no_change=40, tol=0, random_state=0)
+    est.fit(X, y)
+    best = int(np.argmax(est.validation_scores_))
+    assert est.best_validation_score_ == max(est.validation_scores_)
+    # the committed weights are the best epoch's: refit to that epoch and compare
+    again = SNNClassifier(hidden_layer_sizes=(64, 64), max_iter=best + 1, n_iter_no_change=40, tol=0, random_state=0)
+    again.fit(X, y)
+    for kept, refit in zip(est.coefs_, again.coefs_):
+        np.testing.assert_allclose(kept, refit, rtol=1e-6, atol=1e-9)
