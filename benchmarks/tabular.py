@@ -71,7 +71,7 @@ def regression_splits(data, n_splits):
 
 
 def pmlb_splits(data, task, n_splits):
-    """``[(train rows, test rows)]`` of a pmlb54 file: seeded 75 / 25 splits (seeds 0, 1, ...), stratified for classes."""
+    """``[(train rows, test rows)]`` of a pmlb54 file: seeded 75 / 25 splits (seeds 0, 1, ...), stratified."""
     from sklearn.model_selection import train_test_split
 
     rows = np.arange(len(data["y"]))

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from sksnn import SNNClassifier, SNNRegressor
-from sksnn import _base, _embeddings
+from sksnn import SNNClassifier, SNNRegressor, _base, _embeddings
 from sksnn._embeddings import EmbeddedRows, PiecewiseLinearEncoding
 from sksnn._inference import forward
 
