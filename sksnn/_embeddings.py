@@ -51,7 +51,7 @@ class PiecewiseLinearEncoding:
         self.n_bins = n_bins
 
     def fit(self, X, seed=0):
-        """Learn each feature's bin edges from the rows of ``X`` (``QUANTILE_ROWS`` of them at most, drawn with ``seed``)."""
+        """Learn each feature's bin edges from the rows of ``X`` (at most ``QUANTILE_ROWS``, drawn with ``seed``)."""
         n_rows = X.shape[0]
         rows = slice(None)
         if n_rows > QUANTILE_ROWS:

@@ -1,4 +1,4 @@
-"""The piecewise-linear encoding (``_embeddings``) and the estimators' ``numerical_embedding`` and ``early_stopping='auto'``."""
+"""The piecewise-linear encoding (``_embeddings``), ``numerical_embedding`` and ``early_stopping='auto'``."""
 
 import numpy as np
 import pytest
