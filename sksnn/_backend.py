@@ -68,8 +68,9 @@ def start_backend():
     global _started
     if _started:
         return
-    _started = True
     backend = _keras_backend()
+    check_supported(backend)
+    _started = True
     on_tensorflow = backend == "tensorflow"
     quiet = on_tensorflow and "tensorflow" not in sys.modules and not _tf_log_level_set_by_user()
     if not quiet:
@@ -88,6 +89,21 @@ def start_backend():
 
         enable_for_jax()
     atexit.register(gc.freeze)  # see the module's docstring: a faster exit
+
+
+# The backends sksnn trains on: its compiled training loop exists for these two.
+SUPPORTED_BACKENDS = ("tensorflow", "jax")
+
+
+def check_supported(backend):
+    """Raise a clear error, before Keras imports anything, when ``backend`` is not one sksnn trains on."""
+    if backend not in SUPPORTED_BACKENDS:
+        raise RuntimeError(
+            f"sksnn trains on Keras' {' or '.join(repr(b) for b in SUPPORTED_BACKENDS)} backend, and Keras is set "
+            f"to {backend!r} (KERAS_BACKEND, or 'backend' in ~/.keras/keras.json). Choose one before sksnn or Keras "
+            "is imported, for example KERAS_BACKEND=jax python script.py, or os.environ['KERAS_BACKEND'] = "
+            "'tensorflow' at the top of the script. Prediction, loading and ONNX export need no backend."
+        )
 
 
 # TensorFlow's C++ log level sksnn sets (errors only), and the variable that says sksnn set it.
@@ -166,6 +182,8 @@ def limit_backend_threads():
 
 def _keras_backend():
     """The backend Keras will pick, found as Keras finds it, without importing it."""
+    if "keras" in sys.modules:  # Keras chose already (its config may have been changed in code)
+        return sys.modules["keras"].backend.backend()
     if "KERAS_BACKEND" in os.environ:
         return os.environ["KERAS_BACKEND"]
     home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))

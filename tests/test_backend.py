@@ -158,3 +158,27 @@ def test_the_collector_is_frozen_as_a_process_that_started_the_backend_exits():
         [sys.executable, "-W", "ignore", "-c", EXIT], capture_output=True, text=True, timeout=300, check=True
     )
     assert result.stdout.split("\n")[:2] == ["frozen before exit: False", "frozen at exit: True"]
+
+
+UNSUPPORTED = (
+    "import numpy as np\n"
+    "from sksnn import SNNClassifier\n"
+    "X = np.arange(20.0).reshape(10, 2)\n"
+    "est = SNNClassifier(max_iter=1)\n"
+    "for attempt in range(2):\n"  # the error is the same each time: nothing is left half-started
+    "    try:\n"
+    "        est.fit(X, np.arange(10) % 2)\n"
+    "    except RuntimeError as error:\n"
+    "        print(error)\n"
+    "import sys; print('keras' in sys.modules)\n"
+)
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_an_unsupported_backend_is_named_at_fit_with_how_to_choose_one(backend):
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    result = subprocess.run([sys.executable, "-c", UNSUPPORTED], capture_output=True, text=True, env=env, timeout=300)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0, result.stderr
+    assert len(lines) == 3 and lines[0] == lines[1] and lines[2] == "False"  # Keras was never imported
+    assert f"set to '{backend}'" in lines[0] and "'tensorflow' or 'jax'" in lines[0] and "KERAS_BACKEND=jax" in lines[0]
