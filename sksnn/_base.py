@@ -66,6 +66,7 @@ _MAX_SEED = np.iinfo(np.int32).max
 # chosen on validation splits only (docs/defaults.md, round 5).
 AUTO_EARLY_STOPPING_ROWS = 1000
 AUTO_EMBEDDING_ROWS = 1000
+_AUTO_MONITOR = "loss"
 
 
 def _standardization(scaler, dtype):
@@ -574,6 +575,8 @@ class BaseSNN(BaseEstimator, ABC):
             tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             early_stopping=early_stopping,
+            # "auto" stops on the validation loss, as HistGradientBoosting's scoring='loss'
+            monitor=_AUTO_MONITOR if isinstance(self.early_stopping, str) else "score",
             dtype=X_train.dtype,
             previous=None if first_pass else vars(self),
         )

@@ -20,7 +20,17 @@ class TrainingProgress:
     ``(True, note)``: it lowered the learning rate, and the count starts over.
     """
 
-    def __init__(self, *, tol, n_iter_no_change, early_stopping, dtype=np.float64, previous=None, on_plateau=None):
+    def __init__(
+        self,
+        *,
+        tol,
+        n_iter_no_change,
+        early_stopping,
+        dtype=np.float64,
+        previous=None,
+        on_plateau=None,
+        monitor="score",
+    ):
         self.tol = tol
         # The training loss is compared in the training dtype, as MLP does on
         # NumPy 2 (a float32 loss minus a Python float is a float32), and as
@@ -30,6 +40,9 @@ class TrainingProgress:
         self.message = None  # the plateau message of the epoch just recorded, if any
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
+        # With early stopping: what decides, the validation "score" (MLP's) or
+        # the validation "loss" (HistGradientBoosting's scoring='loss').
+        self.monitor = monitor
         previous = previous or {}
         self.n_iter = 0
         self.t = previous.get("t_", 0)
@@ -42,6 +55,8 @@ class TrainingProgress:
             self.validation_losses = list(previous.get("validation_loss_curve_") or [])
             best = previous.get("best_validation_score_")
             self.best_validation_score = -np.inf if best is None else best
+            finite = [v for v in self.validation_losses if np.isfinite(v)]
+            self._best_validation_loss = min(finite) if finite else np.inf
         else:
             best = previous.get("best_loss_")
             self.best_loss = np.inf if best is None else best
@@ -68,12 +83,17 @@ class TrainingProgress:
         if self.early_stopping:
             self.validation_scores.append(validation_score)
             self.validation_losses.append(validation_loss)
-            if validation_score < self.best_validation_score + self.tol:
-                self.no_improvement_count += 1
+            if self.monitor == "loss":
+                improved = validation_loss < self._best_validation_loss - self.tol
+                best = validation_loss < self._best_validation_loss
+                self._best_validation_loss = min(self._best_validation_loss, validation_loss)
+                self.best_validation_score = max(self.best_validation_score, validation_score)
             else:
-                self.no_improvement_count = 0
-            if validation_score > self.best_validation_score:
-                self.best_validation_score = validation_score
+                improved = not validation_score < self.best_validation_score + self.tol  # NaN: as MLP
+                best = validation_score > self.best_validation_score
+                self.best_validation_score = max(self.best_validation_score, validation_score)
+            self.no_improvement_count = 0 if improved else self.no_improvement_count + 1
+            if best:
                 self.best_weights = weights
         else:
             as_trained = self._as_trained
@@ -104,7 +124,9 @@ class TrainingProgress:
 
     def _plateau_message(self):
         """MLP's message for ``n_iter_no_change`` epochs without improvement."""
-        what = "Validation score" if self.early_stopping else "Training loss"
+        what = "Training loss"
+        if self.early_stopping:
+            what = "Validation loss" if self.monitor == "loss" else "Validation score"
         return f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive epochs."
 
     def fitted_attributes(self):

@@ -45,3 +45,15 @@ def test_warm_start_continues_the_history():
     attrs = progress.fitted_attributes()
     assert attrs["loss_curve_"] == [2.0, 1.0, 0.9] and attrs["t_"] == 40 and attrs["n_iter_"] == 1
     assert previous["loss_curve_"] == [2.0, 1.0]  # the old list is not mutated
+
+
+def test_early_stopping_on_the_validation_loss_keeps_the_lowest_losss_weights():
+    progress = TrainingProgress(tol=0.01, n_iter_no_change=1, early_stopping=True, monitor="loss")
+    epochs = [(0.50, 0.6, "w1"), (0.40, 0.6, "w2"), (0.395, 0.9, "w3")]  # (loss, score, weights)
+    for validation_loss, score, weights in epochs:
+        assert not progress.update(1.0, 1, score, weights, validation_loss)
+    # w3's loss is the lowest but not by tol: two epochs without improvement stop
+    assert progress.update(1.0, 1, 0.5, "w4", 0.45)
+    assert progress.best_weights == "w3" and progress.best_validation_score == 0.9
+    assert progress.message.startswith("Validation loss did not improve")
+    assert progress.validation_losses == [0.5, 0.4, 0.395, 0.45]
