@@ -51,7 +51,13 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets"
 QUICK_CLASSIFICATION = ["acute-inflammation", "balloons", "fertility", "iris", "lenses", "zoo"]
 QUICK_REGRESSION = ["autompg", "concreteslump", "yacht"]
-SIZES = ((0, 500, "< 500"), (500, 2000, "500-2,000"), (2000, np.inf, "> 2,000"))
+SIZES = (
+    (0, 500, "< 500"),
+    (500, 2000, "500-2,000"),
+    (2000, np.inf, "> 2,000"),
+    (0, 1000, "< 1,000"),
+    (1000, np.inf, ">= 1,000"),
+)
 TIE_ACCURACY = 0.005  # half a point
 TIE_RMSE = 0.01  # relative
 
@@ -176,7 +182,9 @@ def run_dataset(path, task, n_splits, seed):
     with np.load(path) as data:
         data = dict(data)
     X, y = data["X"], data["y"]
-    if task == "classification":
+    if path.parent.name == "pmlb54":
+        splits = pmlb_splits(data, task, n_splits)
+    elif task == "classification":
         splits = classification_splits(data)[:n_splits]
     else:
         splits = regression_splits(data, n_splits)
@@ -300,8 +308,11 @@ def draw(results, task, directory):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", choices=["classification", "regression", "both"], default="both")
+    parser.add_argument("--collection", choices=["uci", "pmlb54"], default="uci", help="uci: uci121 / uci_regression")
     parser.add_argument("--datasets", help="comma-separated names (default: every file of the collection)")
-    parser.add_argument("--splits", type=int, help="splits per data set: at most 4 folds, 10 regression splits")
+    parser.add_argument(
+        "--splits", type=int, help="splits per data set: at most 4 folds, 10 regression splits (pmlb54: 2)"
+    )
     parser.add_argument("--backend", choices=["tensorflow", "jax"], help="KERAS_BACKEND for sksnn")
     parser.add_argument("--n-jobs", type=int, default=1, help="data sets in parallel (joblib)")
     parser.add_argument("--seed", type=int, default=0)
@@ -325,19 +336,24 @@ def main(argv=None):
     started = time.time()
     for task in tasks:
         folder = args.data_dir / ("uci121" if task == "classification" else "uci_regression")
+        pattern = "*.npz"
+        if args.collection == "pmlb54":
+            folder, pattern = args.data_dir / "pmlb54", ("clf_" if task == "classification" else "reg_") + "*.npz"
         names = args.datasets.split(",") if args.datasets else None
         if args.quick:
             names = QUICK_CLASSIFICATION if task == "classification" else QUICK_REGRESSION
-        paths = sorted(folder.glob("*.npz")) if names is None else [folder / f"{n}.npz" for n in names]
+        paths = sorted(folder.glob(pattern)) if names is None else [folder / f"{n}.npz" for n in names]
         paths = [p for p in paths if p.exists()]
         if not paths:
             continue
-        n_splits = args.splits or (1 if args.quick else 4 if task == "classification" else 10)
+        n_splits = args.splits or (1 if args.quick else 2 if args.collection == "pmlb54" else 4)
+        if not args.splits and not args.quick and args.collection == "uci" and task == "regression":
+            n_splits = 10
         results = Parallel(n_jobs=args.n_jobs)(delayed(run_dataset)(p, task, n_splits, args.seed) for p in paths)
         import keras
 
         header = (
-            f"## {task.capitalize()}: {len(results)} data sets, {n_splits} split(s) each, "
+            f"## {task.capitalize()}, {folder.name}: {len(results)} data sets, {n_splits} split(s) each, "
             f"backend {keras.backend.backend()}"
         )
         page, summaries[task] = report(results, task, header)

@@ -92,10 +92,33 @@ def test_the_quick_mode_runs_both_tasks_and_writes_its_report(tabular, tmp_path)
     out = tmp_path / "quick.md"
     assert tabular.main(["--quick", "--out", str(out)]) == 0
     page = out.read_text()
-    assert "## Classification: 6 data sets" in page and "## Regression: 3 data sets" in page
+    assert "## Classification, uci121: 6 data sets" in page and "## Regression, uci_regression: 3 data sets" in page
     raw = __import__("json").loads(out.with_suffix(".json").read_text())
     for task, n in (("classification", 6), ("regression", 3)):
         summary = raw[task]
         assert summary["wins"] + summary["ties"] + summary["losses"] == summary["datasets"] == n
         assert summary["fit_s_sksnn"] > 0 and summary["fit_s_mlp"] > 0
         assert len(summary["results"]) == n
+
+
+def test_pmlb_splits_and_the_defaults_searchs_validation_rows_never_touch_a_test_row(tabular):
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import defaults
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    y = np.repeat([0, 1, 2], [60, 30, 10])
+    data = {"X": np.zeros((100, 2)), "y": y}
+    splits = tabular.pmlb_splits(data, "classification", 2)
+    assert len(splits) == 2 and not np.array_equal(splits[0][1], splits[1][1])
+    for train, test in splits:
+        assert len(test) == 25 and len(np.intersect1d(train, test)) == 0
+        assert np.abs(np.bincount(y[test]) - [15, 7.5, 2.5]).max() <= 0.5  # stratified: a quarter of each class
+    test_rows = splits[0][1]
+    cuts = defaults.validation_splits(data, "classification", 2, collection="pmlb54")
+    assert len(cuts) == 2 and not np.array_equal(cuts[0][1], cuts[1][1])
+    for fit_rows, validation_rows in cuts:
+        assert len(np.intersect1d(np.concatenate([fit_rows, validation_rows]), test_rows)) == 0
+        assert len(fit_rows) + len(validation_rows) == 75 and len(validation_rows) == 15
