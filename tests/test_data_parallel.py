@@ -149,7 +149,7 @@ PROCESS = """
 import os, sys, warnings
 warnings.simplefilter("ignore")
 import jax
-process_id, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+process_id, port, out, case = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 if process_id >= 0:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=2, process_id=process_id)
@@ -159,17 +159,22 @@ from sklearn.datasets import make_classification
 from sksnn import SNNClassifier
 
 X, y = make_classification(400, 8, random_state=0)  # every process fits the same X
+if case == "changed" and process_id == 1:  # ... but this one, whose rows of a batch are its own
+    X[:10] += 3.0
 if process_id >= 0:
     assert len(jax.devices()) == 2 and len(jax.local_devices()) == 1
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
-clf = SNNClassifier(hidden_layer_sizes=(16, 16), batch_size=64, max_iter=15, early_stopping=True, random_state=0)
+early_stopping = case == "same"  # (validation rows are scored by each process on its own X)
+clf = SNNClassifier(
+    hidden_layer_sizes=(16, 16), batch_size=64, max_iter=15, early_stopping=early_stopping, random_state=0
+)
 clf.fit(X, y)
 np.save(out, np.concatenate([c.ravel() for c in clf.coefs_ + clf.intercepts_]))
 """
 
 
-@jax_only
-def test_two_processes_on_localhost_train_as_one(tmp_path):
+def _two_processes(tmp_path, case):
+    """The weights of a one-process fit, then those of each of two processes fitting together."""
     import socket
 
     import jax
@@ -182,11 +187,11 @@ def test_two_processes_on_localhost_train_as_one(tmp_path):
         port = str(probe.getsockname()[1])
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     env.pop("XLA_FLAGS", None)
-    paths = {i: str(tmp_path / f"{i}.npy") for i in (-1, 0, 1)}
-    subprocess.run([sys.executable, "-c", PROCESS, "-1", port, paths[-1]], env=env, timeout=300, check=True)
+    paths = {i: str(tmp_path / f"{case}{i}.npy") for i in (-1, 0, 1)}
+    subprocess.run([sys.executable, "-c", PROCESS, "-1", port, paths[-1], case], env=env, timeout=300, check=True)
     runs = [
         subprocess.Popen(
-            [sys.executable, "-c", PROCESS, str(i), port, paths[i]],
+            [sys.executable, "-c", PROCESS, str(i), port, paths[i], case],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -196,6 +201,25 @@ def test_two_processes_on_localhost_train_as_one(tmp_path):
     for run in runs:
         _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err.decode()[-2000:]
-    one, first, second = (np.load(paths[i]) for i in (-1, 0, 1))
+    return tuple(np.load(paths[i]) for i in (-1, 0, 1))
+
+
+@jax_only
+def test_two_processes_on_localhost_train_as_one(tmp_path):
+    import numpy as np
+
+    one, first, second = _two_processes(tmp_path, "same")
     np.testing.assert_array_equal(first, second)  # every process ends with the same model
     np.testing.assert_allclose(first, one, rtol=0, atol=1e-12)  # the one-process model
+
+
+@jax_only
+def test_two_processes_learn_from_each_others_rows(tmp_path):
+    # Two processes each fitting alone would also equal the one-process fit of
+    # the same X; here process 1 changes rows of its X, and process 0, whose X
+    # is the one-process fit's, ends with process 1's model, not with that fit.
+    import numpy as np
+
+    one, first, second = _two_processes(tmp_path, "changed")
+    np.testing.assert_array_equal(first, second)
+    assert np.abs(first - one).max() > 1e-3
