@@ -402,7 +402,7 @@ class BaseSNN(BaseEstimator, ABC):
         X, y, sample_weight, fitted = self._validate_fit_data(X, y, sample_weight, first_pass)
         rng = check_random_state(self.random_state)
         init_seed, train_seed = (int(s) for s in rng.randint(_MAX_SEED, size=2))
-        early_stopping = self._early_stopping_on(len(y), incremental)
+        early_stopping = self._early_stopping_on(y, incremental)
         train_rows, val_rows = self._split_validation(y, rng, early_stopping)
 
         if first_pass:
@@ -497,16 +497,24 @@ class BaseSNN(BaseEstimator, ABC):
                 raise ValueError("Sample weights must contain at least one non-zero number.")
         return X, y, sample_weight, fitted
 
-    def _early_stopping_on(self, n_samples, incremental):
+    def _early_stopping_on(self, y, incremental):
         """Whether this fit stops on validation rows: ``early_stopping``, "auto" decided by the rows given.
 
         True and False keep MLP's meaning; "auto" holds out rows from
         ``AUTO_EARLY_STOPPING_ROWS`` rows on (as HistGradientBoosting's
-        ``early_stopping="auto"``), never in ``partial_fit`` or for 'lbfgs'.
+        ``early_stopping="auto"``), never in ``partial_fit`` or for 'lbfgs',
+        and not where a stratified split cannot hold out a row of every
+        class and leave one to train on (True raises there, as MLP does).
         """
-        if isinstance(self.early_stopping, str):
-            return not incremental and self.solver != "lbfgs" and n_samples >= AUTO_EARLY_STOPPING_ROWS
-        return bool(self.early_stopping)
+        if not isinstance(self.early_stopping, str):
+            return bool(self.early_stopping)
+        if incremental or self.solver == "lbfgs" or len(y) < AUTO_EARLY_STOPPING_ROWS:
+            return False
+        if not (is_classifier(self) and y.ndim == 1):
+            return True
+        counts = np.unique(y, return_counts=True)[1]
+        n_val = int(np.ceil(self.validation_fraction * len(y)))
+        return counts.min() >= 2 and n_val >= len(counts) and len(y) - n_val >= len(counts)
 
     def _fit_embedding(self, X_train, seed):
         """A new :class:`~sksnn._embeddings.PiecewiseLinearEncoding` of the training rows, or None.

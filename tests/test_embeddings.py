@@ -141,19 +141,28 @@ def test_early_stopping_auto_holds_out_rows_from_1000_rows(monkeypatch):
         SNNClassifier(early_stopping=True, **FAST).partial_fit(X, y, classes=[0, 1])
     lbfgs = SNNRegressor(solver="lbfgs", numerical_embedding=None, **FAST).fit(X, X[:, 0])
     assert not hasattr(lbfgs, "validation_scores_")
+    # nor where a stratified split cannot hold out a row of every class (True: MLP's error)
+    lonely = y.copy()
+    lonely[0] = 2
+    assert SNNClassifier(numerical_embedding=None, **FAST).fit(X, lonely).validation_scores_ is None
+    with pytest.raises(ValueError, match="least populated class"):
+        SNNClassifier(numerical_embedding=None, early_stopping=True, **FAST).fit(X, lonely)
+    many = np.arange(400) % 50  # 50 classes: 40 validation rows cannot hold one of each
+    assert SNNClassifier(numerical_embedding=None, **FAST).fit(X, many).validation_scores_ is None
     # False and True keep MLP's meaning
     assert SNNClassifier(early_stopping=False, **FAST).fit(X, y).validation_scores_ is None
     assert SNNClassifier(early_stopping=True, **FAST).fit(X[:100], y[:100]).validation_scores_ is not None
 
 
-def test_early_stopping_auto_keeps_the_best_epochs_weights(monkeypatch):
+def test_early_stopping_auto_keeps_the_weights_of_the_lowest_validation_loss(monkeypatch):
     monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
     y = (X[:, 0] + 0.8 * rng.standard_normal(400) > 0).astype(int)
     est = SNNClassifier(hidden_layer_sizes=(64, 64), max_iter=40, n_iter_no_change=40, tol=0, random_state=0)
     est.fit(X, y)
-    best = int(np.argmax(est.validation_scores_))
+    best = int(np.argmin(est.validation_loss_curve_))  # "auto" stops on the validation loss
+    assert 0 < best < est.n_iter_ - 1  # (the case is one where the best epoch is neither the first nor the last)
     assert est.best_validation_score_ == max(est.validation_scores_)
-    # the committed weights are the best epoch's: refit to that epoch and compare
+    # the committed weights are the lowest validation loss's: refit to that epoch and compare
     again = SNNClassifier(hidden_layer_sizes=(64, 64), max_iter=best + 1, n_iter_no_change=40, tol=0, random_state=0)
     again.fit(X, y)
     for kept, refit in zip(est.coefs_, again.coefs_):
