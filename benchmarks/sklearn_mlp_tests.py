@@ -5,15 +5,15 @@ scikit-learn, changes exactly one line (its import of MLPClassifier and
 MLPRegressor becomes an import of SNNClassifier and SNNRegressor under those
 names) and runs pytest on the copy. Everything else, sksnn's defaults
 included, is as the file has it; ``--mlp-defaults`` gives the SNN classes
-MLP's values of the defaults that differ (alpha, the output kernel's start, the
-classifier's label smoothing and tol). Prints pytest's summary; ``--junit FILE`` keeps
+MLP's values of the defaults that differ (alpha, the output kernel's start,
+early stopping, no numerical embedding, the classifier's label smoothing and tol). Prints pytest's summary; ``--junit FILE`` keeps
 the per-test outcome.
 
 Usage::
 
     python benchmarks/sklearn_mlp_tests.py                  # the whole file
     python benchmarks/sklearn_mlp_tests.py -- -k lbfgs -x   # arguments after -- go to pytest
-    python benchmarks/sklearn_mlp_tests.py --mlp-defaults   # alpha=1e-4, a LeCun output kernel, no smoothing, tol=1e-4
+    python benchmarks/sklearn_mlp_tests.py --mlp-defaults   # alpha=1e-4, a LeCun output kernel, no smoothing, tol=1e-4, ...
 """
 
 import argparse
@@ -59,7 +59,12 @@ SKSNN_DEFAULTS = {
     "of 60, ~7e-5 (near zero), is 2.4% apart",
     "test_mlp_loading_from_joblib_partial_fit": "fits one row to rtol 1e-4; alpha=1e-2 holds it at 1.43 for 1",
 }
-MLP_DEFAULTS = {"alpha": 1e-4, "output_initializer": "lecun_normal"}
+MLP_DEFAULTS = {
+    "alpha": 1e-4,
+    "output_initializer": "lecun_normal",
+    "early_stopping": False,
+    "numerical_embedding": None,
+}
 MLP_CLASSIFIER_DEFAULTS = {"label_smoothing": 0.0, "tol": 1e-4}  # MLP's log loss and tolerance
 SET_MLP_DEFAULTS = f"""
 for _estimator in (MLPClassifier, MLPRegressor):  # --mlp-defaults: MLP's values where sksnn's differ

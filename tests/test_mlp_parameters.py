@@ -170,9 +170,9 @@ def test_epsilon_default_is_mlps_not_keras():
 def test_every_mlp_parameter_is_accepted_with_mlps_default():
     # A grid written for MLP sets only names sksnn knows; where sksnn keeps
     # MLP's default (all but the architecture, the activation, the solver,
-    # alpha and the classifier's tol, chosen on the UCI benchmarks:
-    # docs/defaults.md).
-    differs = {"hidden_layer_sizes", "activation", "solver", "alpha", "max_fun"}
+    # alpha, early_stopping ('auto', whose True and False are MLP's) and the
+    # classifier's tol, chosen on the UCI benchmarks: docs/defaults.md).
+    differs = {"hidden_layer_sizes", "activation", "solver", "alpha", "max_fun", "early_stopping"}
     for ours, theirs in [(SNNClassifier(), MLPClassifier()), (SNNRegressor(), MLPRegressor())]:
         mlp_params = theirs.get_params()
         missing = set(mlp_params) - set(ours.get_params()) - {"max_fun"}
@@ -181,6 +181,7 @@ def test_every_mlp_parameter_is_accepted_with_mlps_default():
         for name in set(mlp_params) - differs - classifier_differs:
             assert ours.get_params()[name] == mlp_params[name], name
         assert ours.alpha == 1e-2 and theirs.alpha == 1e-4
+        assert ours.early_stopping == "auto" and theirs.early_stopping is False
     assert SNNClassifier().tol == 3e-4 and SNNRegressor().tol == MLPRegressor().tol == 1e-4
 
 
