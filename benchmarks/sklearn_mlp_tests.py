@@ -6,14 +6,14 @@ MLPRegressor becomes an import of SNNClassifier and SNNRegressor under those
 names) and runs pytest on the copy. Everything else, sksnn's defaults
 included, is as the file has it; ``--mlp-defaults`` gives the SNN classes
 MLP's values of the defaults that differ (alpha, the output kernel's start,
-early stopping, no numerical embedding, the classifier's label smoothing and tol). Prints pytest's summary; ``--junit FILE`` keeps
-the per-test outcome.
+early stopping, no numerical embedding, the classifier's label smoothing and
+tol). Prints pytest's summary; ``--junit FILE`` keeps the per-test outcome.
 
 Usage::
 
     python benchmarks/sklearn_mlp_tests.py                  # the whole file
     python benchmarks/sklearn_mlp_tests.py -- -k lbfgs -x   # arguments after -- go to pytest
-    python benchmarks/sklearn_mlp_tests.py --mlp-defaults   # alpha=1e-4, a LeCun output kernel, no smoothing, tol=1e-4, ...
+    python benchmarks/sklearn_mlp_tests.py --mlp-defaults   # alpha=1e-4, a LeCun output kernel, no smoothing, ...
 """
 
 import argparse

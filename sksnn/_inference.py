@@ -62,8 +62,9 @@ def output_loss(output, Y, sample_weight, out_activation):
     return float(np.average(per_row, weights=sample_weight))
 
 
-def _block_rows(coefs, dtype):
-    widest = max(kernel.shape[1] for kernel in coefs)
+def _block_rows(coefs, dtype, n_inputs):
+    # the input counts too: a block of a numerical embedding's input is n_bins times X's width
+    widest = max(n_inputs, *(kernel.shape[1] for kernel in coefs))
     return rows_per_block(_BLOCK_BYTES, widest * np.dtype(dtype).itemsize, minimum=256)
 
 
@@ -122,7 +123,7 @@ def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=N
         coefs = [kernel, *coefs[1:]]
         intercepts = [intercepts[0] - mean @ kernel, *intercepts[1:]]
         mean = scale = None
-    rows = _block_rows(coefs, X.dtype)
+    rows = _block_rows(coefs, X.dtype, X.shape[1])
     if X.shape[0] <= rows:  # (a slice: a view of an ndarray, the rows of a RowSubset)
         return _forward_block(X[: X.shape[0]], coefs, intercepts, hidden, output, mean, scale)
 

@@ -47,7 +47,7 @@ def test_blocked_threaded_forward_equals_one_block(monkeypatch, dtype):
     X = rng.standard_normal((1001, 5)).astype(dtype)
     mean, scale = rng.standard_normal(5).astype(dtype), rng.uniform(0.5, 2, 5).astype(dtype)
     whole = _inference.forward(X, coefs, intercepts, "selu", "softmax", mean, scale)
-    monkeypatch.setattr(_inference, "_block_rows", lambda coefs, dtype: 64)
+    monkeypatch.setattr(_inference, "_block_rows", lambda coefs, dtype, n_inputs: 64)
     blocked = _inference.forward(X, coefs, intercepts, "selu", "softmax", mean, scale)
     assert blocked.dtype == whole.dtype == dtype
     np.testing.assert_allclose(blocked, whole, rtol=1e-6 if dtype == np.float32 else 1e-12)
@@ -75,3 +75,12 @@ def test_import_and_loaded_predict_need_no_backend(tmp_path):
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_blocks_are_sized_by_the_widest_of_the_input_and_the_layers():
+    from sksnn import _inference
+
+    coefs = [np.zeros((8, 100)), np.zeros((100, 1))]
+    narrow = _inference._block_rows(coefs, np.float32, 8)
+    assert narrow == _inference._block_rows(coefs, np.float32, 100) == 2**21 // 400  # the layers decide
+    assert _inference._block_rows(coefs, np.float32, 1700) == 2**21 // 6800  # an embedded input decides
