@@ -416,7 +416,7 @@ class BaseSNN(BaseEstimator, ABC):
         validation = None if val_rows is None else _rows(val_rows, X, y, sample_weight)
 
         if first_pass:
-            fitted["embedding_"] = self._fit_embedding(train[0], seed=init_seed)
+            fitted["embedding_"] = self._fit_embedding(train[0], len(y), seed=init_seed)
         embedding = fitted["embedding_"] if first_pass else getattr(self, "embedding_", None)
         if embedding is not None:  # X's columns and their encoding, block by block
             train = (EmbeddedRows(train[0], embedding), *train[1:])
@@ -516,16 +516,17 @@ class BaseSNN(BaseEstimator, ABC):
         n_val = int(np.ceil(self.validation_fraction * len(y)))
         return counts.min() >= 2 and n_val >= len(counts) and len(y) - n_val >= len(counts)
 
-    def _fit_embedding(self, X_train, seed):
+    def _fit_embedding(self, X_train, n_samples, seed):
         """A new :class:`~sksnn._embeddings.PiecewiseLinearEncoding` of the training rows, or None.
 
-        "auto" encodes a dense X of at least ``AUTO_EMBEDDING_ROWS`` rows: a
+        "auto" encodes a dense X of at least ``AUTO_EMBEDDING_ROWS`` rows
+        (``n_samples``: the rows given to fit, validation rows included): a
         sparse X is kept sparse (its encoding would be dense and as wide as
         ``n_bins`` times its columns); "piecewise_linear" encodes any X.
         """
         if self.numerical_embedding is None:
             return None
-        if self.numerical_embedding == "auto" and (sp.issparse(X_train) or X_train.shape[0] < AUTO_EMBEDDING_ROWS):
+        if self.numerical_embedding == "auto" and (sp.issparse(X_train) or n_samples < AUTO_EMBEDDING_ROWS):
             return None
         return PiecewiseLinearEncoding(self.n_bins).fit(X_train, seed=seed)
 

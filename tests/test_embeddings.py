@@ -87,6 +87,8 @@ def test_auto_encodes_a_dense_x_from_1000_rows(monkeypatch):
     y = (X[:, 0] > 0).astype(int)
     assert SNNClassifier(**FAST).fit(X[:299], y[:299]).embedding_ is None
     assert SNNClassifier(**FAST).fit(X[:300], y[:300]).embedding_ is not None
+    # the rows given to fit decide, not those left after early stopping's validation rows
+    assert SNNClassifier(early_stopping=True, **FAST).fit(X[:300], y[:300]).embedding_ is not None
     assert SNNClassifier(**FAST).fit(sp.csr_matrix(X), y).embedding_ is None  # sparse stays sparse
     assert SNNClassifier(numerical_embedding=None, **FAST).fit(X, y).embedding_ is None
     assert SNNClassifier.__init__.__kwdefaults__["numerical_embedding"] == "auto"
