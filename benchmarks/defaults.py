@@ -43,27 +43,20 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import tabular  # noqa: E402
 
-# The last round of each task (docs/defaults.md). Classification (round 4):
-# the chosen defaults (label smoothing 0.1, tol 3e-4), the previous ones, and
-# each choice varied. Regression (round 3): the chosen defaults, the previous
-# ones, and one change at a time from the chosen ones.
+# The last round (round 5, both tasks; docs/defaults.md): the chosen defaults
+# (numerical embeddings and early stopping on the validation loss, both from
+# 1,000 rows), round 4's, and each choice varied.
 CANDIDATES = {
-    "classification": [
+    task: [
         {"name": "defaults"},
-        {"name": "previous defaults (label_smoothing 0, tol 1e-4)", "label_smoothing": 0.0, "tol": 1e-4},
-        {"name": "tol 1e-4", "tol": 1e-4},
-        {"name": "tol 5e-4", "tol": 5e-4},
-        {"name": "label_smoothing 0.05", "label_smoothing": 0.05},
-        {"name": "label_smoothing 0.2", "label_smoothing": 0.2},
-    ],
-    "regression": [
-        {"name": "defaults"},
-        {"name": "previous defaults", "alpha": 1e-4, "output_initializer": "lecun_normal"},
-        {"name": "output lecun_normal", "output_initializer": "lecun_normal"},
-        {"name": "alpha 1e-4", "alpha": 1e-4},
-        {"name": "one layer (100,)", "hidden_layer_sizes": [100]},
-        {"name": "adam", "solver": "adam"},
-    ],
+        {"name": "round 4 defaults", "numerical_embedding": None, "early_stopping": False},
+        {"name": "no embedding", "numerical_embedding": None},
+        {"name": "no early stopping", "early_stopping": False},
+        {"name": "MLP's early stopping (validation score)", "early_stopping": True},
+        {"name": "n_bins 8", "n_bins": 8},
+        {"name": "n_bins 32", "n_bins": 32},
+    ]
+    for task in ("classification", "regression")
 }
 VALIDATION_FRACTION = 0.2  # regression: the validation rows cut from split 0's training rows
 
