@@ -28,6 +28,7 @@ exclude_patterns = [
     "_build",
     "results/results.md",
     "results/tabular.md",
+    "results/tabular_*.md",
     "results/defaults_search_*.md",
     "results/defaults_screen_*.md",
 ]
