@@ -504,17 +504,18 @@ class BaseSNN(BaseEstimator, ABC):
         ``AUTO_EARLY_STOPPING_ROWS`` rows on (as HistGradientBoosting's
         ``early_stopping="auto"``), never in ``partial_fit`` or for 'lbfgs',
         and not where a stratified split cannot hold out a row of every
-        class and leave one to train on (True raises there, as MLP does).
+        class and leave one to train on, or ``validation_fraction`` holds out
+        fewer than two rows (True raises there, as MLP does).
         """
         if not isinstance(self.early_stopping, str):
             return bool(self.early_stopping)
         if incremental or self.solver == "lbfgs" or len(y) < AUTO_EARLY_STOPPING_ROWS:
             return False
+        n_val = int(np.ceil(self.validation_fraction * len(y)))  # as _check_validation_size counts them
         if not (is_classifier(self) and y.ndim == 1):
-            return True
+            return n_val >= 2  # validation_fraction=0 turns it off, not an error
         counts = np.unique(y, return_counts=True)[1]
-        n_val = int(np.ceil(self.validation_fraction * len(y)))
-        return counts.min() >= 2 and n_val >= len(counts) and len(y) - n_val >= len(counts)
+        return counts.min() >= 2 and n_val >= max(2, len(counts)) and len(y) - n_val >= len(counts)
 
     def _fit_embedding(self, X_train, n_samples, seed):
         """A new :class:`~sksnn._embeddings.PiecewiseLinearEncoding` of the training rows, or None.

@@ -151,6 +151,11 @@ def test_early_stopping_auto_holds_out_rows_from_1000_rows(monkeypatch):
         SNNClassifier(numerical_embedding=None, early_stopping=True, **FAST).fit(X, lonely)
     many = np.arange(400) % 50  # 50 classes: 40 validation rows cannot hold one of each
     assert SNNClassifier(numerical_embedding=None, **FAST).fit(X, many).validation_scores_ is None
+    # validation_fraction=0 turns 'auto' off (with True it is MLP's error)
+    for estimator, target in ((SNNClassifier, y), (SNNRegressor, X[:, 0])):
+        assert estimator(validation_fraction=0.0, **FAST).fit(X, target).validation_scores_ is None
+        with pytest.raises(ValueError, match="validation"):
+            estimator(validation_fraction=0.0, early_stopping=True, **FAST).fit(X, target)
     # False and True keep MLP's meaning
     assert SNNClassifier(early_stopping=False, **FAST).fit(X, y).validation_scores_ is None
     assert SNNClassifier(early_stopping=True, **FAST).fit(X[:100], y[:100]).validation_scores_ is not None
