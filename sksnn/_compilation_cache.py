@@ -9,7 +9,7 @@ machine:
 - XLA's executables, through JAX's own persistent compilation cache (sksnn
   hands it this store in place of JAX's file cache);
 - the traced and lowered training function of each compiled shape
-  (``jax.export``, see ``_trainer``), so that a new process neither traces
+  (``jax.export``, see ``_jax_trainer``), so that a new process neither traces
   nor compiles a shape any process compiled before.
 
 Owns where the cache lives and when it is on (:func:`settings`), and the
@@ -288,7 +288,16 @@ class ExportedFunction:
         return on_device
 
 
-_SOURCES = ("_trainer.py", "_network.py", "_optimizers.py", "_activations.py", "_compilation_cache.py")
+_SOURCES = (
+    "_trainer.py",
+    "_jax_trainer.py",
+    "_losses.py",
+    "_distribution.py",
+    "_network.py",
+    "_optimizers.py",
+    "_activations.py",
+    "_compilation_cache.py",
+)
 _versions = None
 
 

@@ -44,7 +44,7 @@ def output_loss(output, Y, sample_weight, out_activation):
     over the labels (logistic), the categorical log loss (softmax), half
     the squared error averaged over the outputs (identity), or half the
     Poisson deviance summed over the outputs (exp), without the L2 penalty:
-    the training loss's data term, as ``_trainer.LOSSES`` computes it.
+    the training loss's data term, as ``_losses.LOSSES`` computes it.
     """
     if out_activation == "identity":
         per_row = 0.5 * np.mean(np.square(output - Y), axis=1)

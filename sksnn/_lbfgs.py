@@ -4,7 +4,7 @@
 of every kernel and bias, with MLP's options (``maxiter=max_iter``,
 ``maxfun=max_fun``, ``gtol=tol``) and MLP's convergence warning. Each
 evaluation runs the Dense stack over the whole training set and returns MLP's
-penalized loss (``_trainer.LOSSES`` plus ``alpha / 2 * ||W||^2 / sum(w)``)
+penalized loss (``_losses.LOSSES`` plus ``alpha / 2 * ||W||^2 / sum(w)``)
 and its gradient, in one compiled function of the backend (``jax.jit``, or a
 ``tf.function``), traced once per shape and reused by later fits. AlphaDropout
 is not applied: L-BFGS needs a deterministic objective.
@@ -24,7 +24,7 @@ from keras import ops  # noqa: E402
 from sklearn.utils.optimize import _check_optimize_result  # noqa: E402
 
 from ._activations import KERAS_ACTIVATIONS  # noqa: E402
-from ._trainer import LOSSES, weighted_loss_sum  # noqa: E402
+from ._losses import LOSSES, weighted_loss_sum  # noqa: E402
 
 
 def _first_layer(x, kernel, bias, standardization):

@@ -1,18 +1,17 @@
-"""How one training step computes, and the compiled training networks that run it.
+"""The network as it trains, on either backend, and the pool of compiled training networks.
 
-Everything a train step is made of lives here: the losses (MLP's), the L2
-penalty with MLP's scaling, the loss that is reported per epoch, the
-optimizers (and, on JAX, a faster SELU), the compiled loop over a chunk of
-batches, which may span epochs and applies MLP's stopping rule itself (XLA
-on JAX; on TensorFlow XLA for large fits, else its graph executor), the
-shapes networks are compiled for (padded to a few sizes, so that one
-compiled network serves many data sets), and the pool that keeps compiled
-networks for the next fit of the same shape (on JAX the compiled chunk loop
-also outlives the process: ``_compilation_cache``), and how a step splits
-a batch over the devices of the user's data-parallel distribution
-(``keras.distribution.DataParallel`` on JAX, ``tf.distribute.MirroredStrategy``
-on TensorFlow). The graph itself
-is ``_network``; feeding batches and running epochs is ``_training``.
+What a train step is made of, whatever the backend: ``TrainingNetwork``
+(MLP's losses from ``_losses`` with MLP's L2 penalty, the loss reported per
+epoch, the optimizer), the shapes networks are compiled for (padded to a few
+sizes, so that one compiled network serves many data sets), and the pool
+that keeps compiled networks for the next fit of the same shape
+(``trainer_for``). The compiled loop over a chunk of batches, which may span
+epochs and applies MLP's stopping rule itself, is each backend's own:
+``_jax_trainer`` (XLA, kept on disk by ``_compilation_cache``) or
+``_tensorflow_trainer`` (its graph executor, XLA for large fits); how a step
+splits a batch over the devices of the user's data-parallel distribution is
+``_distribution``. The graph itself is ``_network``; feeding batches and
+running epochs is ``_training``.
 """
 
 from ._backend import start_backend
@@ -26,9 +25,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-from ._activations import SELU_ALPHA, SELU_SCALE  # noqa: E402
 from ._blocks import STREAM_BLOCK_BYTES, rows_per_block  # noqa: E402
-from ._compilation_cache import ExportedFunction  # noqa: E402
+from ._distribution import StrategyReplicas, data_parallel  # noqa: E402
+from ._losses import LOSSES  # noqa: E402
 from ._network import (  # noqa: E402
     assign_values,
     build_snn,
@@ -44,82 +43,20 @@ from ._optimizers import SGD, Adam, AdamW, Nadam, RMSprop  # noqa: E402
 OPTIMIZERS = {"nadam": Nadam, "adam": Adam, "adamw": AdamW, "sgd": SGD, "rmsprop": RMSprop}
 
 
-class HalfSquaredError(keras.losses.Loss):
-    """``0.5 * mean((y_pred - y_true) ** 2)``: MLPRegressor's squared loss."""
+def _backend_loop():
+    """The training loop of the backend Keras runs on: ``_jax_trainer`` or ``_tensorflow_trainer``.
 
-    def call(self, y_true, y_pred):
-        return 0.5 * ops.mean(ops.square(y_pred - y_true), axis=-1)
-
-
-class LabelSummedBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy of logits, summed over the labels: MLPClassifier's logistic loss.
-
-    Keras' ``BinaryCrossentropy`` averages over the labels: for a multilabel
-    target of k labels its loss (and gradient) would be MLP's divided by k,
-    which shifts the balance against the L2 penalty. One label: the same.
+    Both offer ``chunk_trainer(network, costly)``, ``release_caches(dropped,
+    pool_size)`` and ``TRAINING_ACTIVATIONS``.
     """
-
-    def call(self, y_true, y_pred):
-        return ops.sum(ops.binary_crossentropy(y_true, y_pred, from_logits=True), axis=-1)
-
-
-class HalfPoissonDeviance(keras.losses.Loss):
-    """Half the Poisson deviance of ``exp(y_pred)``, summed over the outputs: MLPRegressor's 'poisson' loss.
-
-    ``y_pred`` is the log of the prediction (the output layer gives it; the
-    estimator applies ``exp``), so the loss needs no log of a prediction:
-    ``exp(y_pred) - y * y_pred + y * log(y) - y``. The last two terms, constant
-    in the weights, make the reported loss MLP's.
-    """
-
-    def call(self, y_true, y_pred):
-        y_log_y = ops.where(y_true > 0, y_true * ops.log(ops.maximum(y_true, 1e-300)), 0.0)
-        return ops.sum(ops.exp(y_pred) - y_true * y_pred + y_log_y - y_true, axis=-1)
+    if keras.backend.backend() == "jax":
+        from . import _jax_trainer as loop
+    else:
+        from . import _tensorflow_trainer as loop
+    return loop
 
 
-LOSSES = {
-    # Outputs are logits: the losses apply sigmoid/softmax themselves, which is
-    # numerically safer than differentiating through the activation. A Keras
-    # loss computes in floatx (float32) unless given a dtype: it would cast
-    # float64 predictions to float32.
-    "binary": lambda dtype: LabelSummedBinaryCrossentropy(reduction="mean_with_sample_weight", dtype=dtype),
-    "categorical": lambda dtype: keras.losses.CategoricalCrossentropy(
-        from_logits=True, reduction="mean_with_sample_weight", dtype=dtype
-    ),
-    "squared_error": lambda dtype: HalfSquaredError(reduction="mean_with_sample_weight", dtype=dtype),
-    "poisson": lambda dtype: HalfPoissonDeviance(reduction="mean_with_sample_weight", dtype=dtype),
-}
-
-
-def weighted_loss_sum(data_loss, y_true, y_pred, sample_weight):
-    """The sum over rows of ``data_loss``'s values (a loss of ``LOSSES``) times ``sample_weight``.
-
-    Over a summed weight it is the loss with ``mean_with_sample_weight``,
-    written out: Keras' own reduction also divides the value by the replicas
-    of a TensorFlow strategy whose scope it runs in, which is not the batch's
-    mean when the replicas' weights differ, and wrong for a computation that
-    runs whole on one device (L-BFGS).
-    """
-    rows = data_loss.call(y_true, y_pred)
-    return ops.sum(rows * ops.cast(sample_weight, rows.dtype))
-
-
-def selu_by_exp(x):
-    """SELU written with ``exp(x) - 1`` where Keras' (JAX's) uses ``expm1``.
-
-    On a CPU, XLA's float64 ``expm1`` took 81 us for 200 x 100 values against
-    29 us for ``exp``: with two SELU layers, ~0.1 ms of a (100, 100) train
-    step at batch 200, ~10% of it. The two differ by at most one rounding of
-    the result near zero (absolute 1e-16 in float64, 6e-8 in float32), where
-    ``expm1`` keeps more relative digits than a trained network can use.
-    """
-    return SELU_SCALE * ops.where(x > 0, x, SELU_ALPHA * (ops.exp(ops.minimum(x, 0)) - 1))
-
-
-# The hidden activations the training network computes otherwise than Keras,
-# on JAX (TensorFlow's Selu is one fused kernel). The network a user gets
-# (``model_``) and the NumPy prediction keep the standard definitions.
-JAX_TRAINING_ACTIVATIONS = {"selu": selu_by_exp}
+BACKEND_LOOP = _backend_loop()
 
 
 # Logits of the classes a padded network does not have: their softmax is 0,
@@ -241,7 +178,7 @@ class TrainingNetwork(keras.Model):
         )
         self.loss_tracker = keras.metrics.Mean(name="loss", dtype=variable_dtype)
         self._kernels_of = dense_layers(network)
-        self._chunk_functions = {}  # compiled with XLA or not (TensorFlow) -> the chunk function
+        self.chunk_functions = {}  # compiled with XLA or not -> the chunk function (the backend's loop fills it)
         self.pool_key = None  # what decides the compiled step, besides the shapes (see trainer_for)
         self.data_parallel = data_parallel()  # the devices a batch is split over, or None
         self.n_features, self.n_outputs = self.input_width, self.output_width
@@ -297,142 +234,22 @@ class TrainingNetwork(keras.Model):
         the remaining slots leave the network as it is, as do empty slots
         (``active`` False).
 
-        Returns a :class:`_ChunkTrainer`: called with ``(chunk, rule,
-        limits)``, where ``rule = (best_loss, no_improvement_count, stopped)``
-        carries from call to call and ``limits = (tol, n_iter_no_change,
+        Returns the backend loop's chunk trainer (``_jax_trainer`` or
+        ``_tensorflow_trainer``): called with ``(chunk, rule, limits)``,
+        where ``rule = (best_loss, no_improvement_count, stopped)`` carries
+        from call to call and ``limits = (tol, n_iter_no_change,
         apply_rule)`` (``apply_rule`` False leaves stopping to the estimator,
         epoch by epoch), it returns ``(rule, losses, ends)``: per slot, the
-        loss of the epoch ending there and whether one did.
+        loss of the epoch ending there and whether one did; its ``sync()``
+        makes the network's variables hold what training reached.
 
         ``work_rows``, the rows the fit trains on at most (padding and all
-        epochs included), decides on TensorFlow whether the loop is compiled
-        with XLA: XLA's steps are faster, but TensorFlow never frees what XLA
-        compiled (``device_compilation_cache.h``: no eviction), ~20 MB a
-        network, so only fits whose training work exceeds a compilation's
-        cost use it, and a long search over small fits stays in the graph
-        executor. JAX always compiles (and frees, see
+        epochs included), says whether the fit's work exceeds a compilation's
+        cost: TensorFlow then compiles the loop with XLA (it never frees what
+        XLA compiled); JAX always compiles (and frees, see
         :func:`release_dropped_networks`).
         """
-        on_jax = keras.backend.backend() == "jax"
-        # (XLA compiles for one device: a TensorFlow strategy's replicas run in the graph executor)
-        xla = on_jax or (self.data_parallel is None and self.training_work(work_rows) >= _COMPILE_WORTH)
-        if xla not in self._chunk_functions:
-            self._chunk_functions[xla] = self._jax_chunk_function() if on_jax else self._tf_chunk_function(xla)
-        if on_jax:
-            return _StatelessChunkTrainer(self, self._chunk_functions[xla], self.data_parallel)
-        return _ChunkTrainer(self._chunk_functions[xla])
-
-    def _jax_chunk_function(self):
-        import jax
-        import jax.numpy as jnp
-
-        def epoch_loss(metrics_variables):
-            with keras.StatelessScope(state_mapping=list(zip(self.metrics_variables, metrics_variables))):
-                return self.loss_tracker.result()
-
-        def slot(carry, batch):
-            (state, (best, count, stopped)), (tol, patience, apply_rule) = carry
-            x, y, sample_weight, active, epoch_end = batch
-            run = active & ~stopped
-            state = jax.lax.cond(run, lambda s: self.train_step(s, (x, y, sample_weight))[1], lambda s: s, state)
-            *variables, metrics_variables = state
-            loss = epoch_loss(metrics_variables)
-            ends = run & epoch_end
-            # MLP's _update_no_improvement_count, as TrainingProgress.update
-            count_after = jnp.where(loss > best - tol, count + 1, 0).astype(count.dtype)
-            stop = ~jnp.isfinite(loss) | (apply_rule & (count_after > patience))
-            rule = (
-                jnp.where(ends, jnp.minimum(best, loss), best),
-                jnp.where(ends, count_after, count),
-                stopped | (ends & stop),
-            )
-            # Keras' fit resets the metrics as an epoch begins (a Mean: zeros)
-            metrics_variables = [jnp.where(ends, jnp.zeros_like(v), v) for v in metrics_variables]
-            return (((*variables, metrics_variables), rule), (tol, patience, apply_rule)), (loss, ends)
-
-        def train_chunk(state, rule, limits, chunk):
-            ((state, rule), _), (losses, ends) = jax.lax.scan(slot, ((state, rule), limits), chunk)
-            return state, rule, losses, ends
-
-        if self.run_eagerly:
-            return train_chunk
-        jitted = jax.jit(train_chunk, donate_argnums=0)
-        if self.pool_key is None or self.data_parallel is not None:  # (an exported call runs on one device)
-            return jitted
-        # The traced chunk loop of each shape is kept on disk (with its
-        # executable): a new process that trains a shape any process trained
-        # before neither traces nor compiles it.
-        return ExportedFunction(jitted, ("train_chunk", self.pool_key), donate_argnums=0)
-
-    def _tf_chunk_function(self, xla):
-        import tensorflow as tf
-
-        dtype = self.loss_tracker.dtype
-        mirrored = self.data_parallel
-
-        def train_sksnn_chunk(chunk, rule, limits):
-            x, y, sample_weight, active, epoch_end = chunk
-            tol, patience, apply_rule = limits
-            slots = tf.shape(active)[0]
-
-            def train_slot(i):
-                if mirrored is None:
-                    self.train_step((x[i], y[i], sample_weight[i]))
-                else:
-                    mirrored.run(self.train_step, x[i], y[i], sample_weight[i])
-                return tf.constant(True)
-
-            def reset_loss():  # as Keras' fit, as an epoch begins
-                self.loss_tracker.reset_state()
-                return tf.constant(True)
-
-            def slot(i, best, count, stopped, losses, ended):
-                run = active[i] & ~stopped
-                tf.cond(run, lambda: train_slot(i), lambda: tf.constant(False))
-                loss = self.loss_tracker.result()
-                ends = run & epoch_end[i]
-                # MLP's _update_no_improvement_count, as TrainingProgress.update
-                count_after = tf.where(loss > best - tol, count + 1, tf.zeros_like(count))
-                stop = ~tf.math.is_finite(loss) | (apply_rule & (count_after > patience))
-                best = tf.where(ends, tf.minimum(best, loss), best)
-                count = tf.where(ends, count_after, count)
-                stopped = stopped | (ends & stop)
-                tf.cond(ends, reset_loss, lambda: tf.constant(False))
-                return i + 1, best, count, stopped, losses.write(i, loss), ended.write(i, ends)
-
-            start = (
-                tf.constant(0),
-                *rule,
-                tf.TensorArray(dtype, size=slots),
-                tf.TensorArray(tf.bool, size=slots),
-            )
-            _, best, count, stopped, losses, ended = tf.while_loop(lambda i, *_: i < slots, slot, start)
-            return (best, count, stopped), losses.stack(), ended.stack()
-
-        # XLA: TensorFlow's graph executor ran a (100, 100) float64 step in
-        # ~1.9 ms (one kernel launch per op, no oneDNN for float64), XLA in
-        # ~1.3 ms. Its compilation costs ~1 s more a shape than tracing, which
-        # the faster steps of a large enough fit repay (see chunk_trainer).
-        # No autograph: the loop is written with TensorFlow's own control flow,
-        # and autograph's conversion of this function's source (parsing and
-        # rewriting it) cost ~0.3 s of every process's first fit.
-        return tf.function(train_sksnn_chunk, jit_compile=xla, reduce_retracing=True, autograph=False)
-
-    def training_state(self):
-        """JAX: the values of every variable a train step reads and writes (Keras' stateless train state)."""
-        return (
-            [v.value for v in self.trainable_variables],
-            [v.value for v in self.non_trainable_variables],
-            [v.value for v in self.optimizer.variables],
-            [v.value for v in self.metrics_variables],
-        )
-
-    def load_training_state(self, state):
-        """JAX: assign a train state back to the variables."""
-        owners = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables)
-        for variables, values in zip((*owners, self.metrics_variables), state):
-            for variable, value in zip(variables, values, strict=True):
-                variable.assign(value)
+        return BACKEND_LOOP.chunk_trainer(self, costly=self.training_work(work_rows) >= _COMPILE_WORTH)
 
     def call(self, inputs, training=False):
         return self.network(inputs, training=training)
@@ -443,208 +260,21 @@ class TrainingNetwork(keras.Model):
         if self.softmax_outputs:  # absent classes (padding) get no probability
             y_pred = y_pred + ops.cast(self.class_logit_offset, y_pred.dtype)
         if isinstance(self.data_parallel, StrategyReplicas):
-            return self._replica_loss(y, y_pred, sample_weight)
+            return self.data_parallel.replica_loss(self, y, y_pred, sample_weight)
         loss = self.data_loss(y, y_pred, sample_weight)
         if sample_weight is None:
             total_weight = ops.cast(ops.shape(y_pred)[0], loss.dtype)
         else:
             total_weight = ops.cast(ops.sum(sample_weight), loss.dtype)
         if self.penalized:
-            loss = loss + self._penalty(loss.dtype) / total_weight
+            loss = loss + self.penalty(loss.dtype) / total_weight
         self.loss_tracker.update_state(loss, sample_weight=total_weight)
         return loss
 
-    def _penalty(self, dtype):
+    def penalty(self, dtype):
         """MLP's L2 penalty before its division by the batch's summed sample weight."""
         squared_norm = sum(ops.sum(ops.square(layer.kernel)) for layer in self._kernels_of)
         return 0.5 * ops.cast(self.alpha, dtype) * ops.cast(squared_norm, dtype)
-
-    def _replica_loss(self, y, y_pred, sample_weight):
-        """A replica's share of the batch's loss (TensorFlow strategy): the replicas' gradients sum to the batch's.
-
-        Its rows' weighted loss over the whole batch's summed weight
-        (:func:`weighted_loss_sum`), plus its share of the penalty. The first
-        replica records the batch's loss in the loss tracker's sums (the
-        others add zero).
-        """
-        import tensorflow as tf
-
-        context = tf.distribute.get_replica_context()
-        weight = ops.ones(ops.shape(y_pred)[:1], y_pred.dtype) if sample_weight is None else sample_weight
-        total_weight = context.all_reduce(tf.distribute.ReduceOp.SUM, ops.sum(ops.cast(weight, y_pred.dtype)))
-        loss = weighted_loss_sum(self.data_loss, y, y_pred, weight) / total_weight
-        if self.penalized:
-            loss = loss + self._penalty(loss.dtype) / total_weight / self.data_parallel.replicas
-        batch_loss = context.all_reduce(tf.distribute.ReduceOp.SUM, tf.stop_gradient(loss))
-        first = ops.cast(ops.equal(context.replica_id_in_sync_group, 0), loss.dtype)
-        # TensorFlow's own assign_add: Keras' (up to 3.8 or so) assigns
-        # ``variable + value``, which a mirrored metric variable sums over
-        # the replicas (its old value counted once per replica).
-        self.loss_tracker.total.value.assign_add(batch_loss * total_weight * first)
-        self.loss_tracker.count.value.assign_add(total_weight * first)
-        return loss
-
-
-class _ChunkTrainer:
-    """Trains chunks of batches on a network whose variables the compiled call updates (TensorFlow)."""
-
-    def __init__(self, function):
-        self._function = function
-
-    def __call__(self, chunk, rule, limits):
-        return self._function(chunk, rule, limits)
-
-    def sync(self):
-        """Make the network's variables hold what training reached (here they always do)."""
-
-    def reload(self):
-        """Take up changes made to the network's variables since the last call (here nothing to do)."""
-
-
-class _StatelessChunkTrainer(_ChunkTrainer):
-    """JAX: the train state goes through each call; the variables get it back on :meth:`sync`.
-
-    The call donates the state it is given: until ``sync``, the network's
-    variables hold deleted arrays.
-    """
-
-    def __init__(self, trainer, function, parallel=None):
-        super().__init__(function)
-        self._trainer = trainer
-        self._parallel = parallel
-        self.reload()
-
-    def __call__(self, chunk, rule, limits):
-        if self._parallel is not None:
-            chunk, rule, limits = self._parallel.place(chunk, rule, limits)
-        self._state, rule, losses, ends = self._function(self._state, rule, limits, chunk)
-        return rule, losses, ends
-
-    def sync(self):
-        self._trainer.load_training_state(self._state)
-
-    def reload(self):
-        self._state = self._trainer.training_state()
-
-
-class DataParallel:
-    """A batch split over the devices of the user's ``keras.distribution.DataParallel`` (JAX).
-
-    Keras places the network's variables as the distribution says (replicated
-    for DataParallel) when they are created; sksnn's chunk call then gets
-    each batch's rows split over the mesh's batch axis and everything else
-    replicated, and XLA partitions the compiled step (GSPMD): each device
-    computes its rows, the gradients and the loss are summed across devices.
-    The same global batches give the single-device result up to the order of
-    those sums. In a multi-process run (``jax.distributed``), every process
-    fits the same X and the same batches, and gives its share of each batch's
-    rows (``jax.make_array_from_process_local_data``).
-    """
-
-    def __init__(self, distribution):
-        import jax
-
-        self.key = (type(distribution).__name__, distribution.device_mesh.devices.shape)
-        self.key += (tuple(distribution.device_mesh.devices.ravel()),)
-        self.batch_axis = distribution.get_data_layout((1,)).axes[0]
-        by_name = {f"{d.platform}:{d.id}": d for d in jax.devices()}
-        mesh = distribution.device_mesh
-        # Keras' mesh holds device names ("cpu:0"), or the devices themselves (Keras 3.7)
-        devices = [d if isinstance(d, jax.Device) else by_name[str(d).lower()] for d in mesh.devices.ravel()]
-        devices = np.array(devices).reshape(mesh.devices.shape)
-        self.mesh = jax.sharding.Mesh(devices, mesh.axis_names)
-        self.replicas = int(np.prod([mesh.shape[i] for i, n in enumerate(mesh.axis_names) if n == self.batch_axis]))
-
-    def place(self, chunk, rule, limits):
-        """The chunk's batches split along their rows (axis 1), the rest replicated."""
-        import jax
-        from jax.sharding import NamedSharding, PartitionSpec
-
-        rows = NamedSharding(self.mesh, PartitionSpec(None, self.batch_axis))
-        replicated = NamedSharding(self.mesh, PartitionSpec())
-        x, y, sample_weight, active, epoch_end = chunk
-
-        processes, process = jax.process_count(), jax.process_index()
-
-        def split(a):
-            # Every process fits the same X and draws the same batches (same
-            # seed); each contributes its share of every batch's rows.
-            a = np.asarray(a)
-            if processes > 1:
-                share = a.shape[1] // processes
-                a = a[:, process * share : (process + 1) * share]
-            return jax.make_array_from_process_local_data(rows, a)
-
-        chunk = (split(x), split(y), split(sample_weight), *jax.device_put((active, epoch_end), replicated))
-        return chunk, jax.device_put(rule, replicated), jax.device_put(limits, replicated)
-
-
-class StrategyReplicas:
-    """A batch split over the replicas of the user's ``tf.distribute.MirroredStrategy`` (TensorFlow).
-
-    (``OneDeviceStrategy`` too: one replica, the whole batch.)
-
-    The network's variables are mirrored on every device (they are created
-    under the strategy's scope, which the fit runs in). Each train step runs
-    once per replica (``strategy.run``) on its share of the batch's rows; the
-    loss each replica differentiates is its rows' share of the global batch's
-    loss (its weighted sum over the batch's summed sample weight, all-reduced,
-    plus its share of the L2 penalty), so the gradients Keras' optimizer sums
-    across replicas are those of the whole batch on one device.
-    """
-
-    def __init__(self, strategy):
-        self.strategy = strategy
-        self.replicas = strategy.num_replicas_in_sync
-        # A network's mirrored variables belong to the strategy they were made
-        # under: the pool gives it to fits under that strategy only (a pooled
-        # network holds its strategy, so the id is not reused meanwhile).
-        self.key = (type(strategy).__name__, id(strategy), tuple(strategy.extended.worker_devices))
-
-    def run(self, step, x, y, sample_weight):
-        """``step((x, y, sample_weight))`` on each replica, with its share of the rows."""
-        import tensorflow as tf
-
-        def replica_step():
-            context = tf.distribute.get_replica_context()
-            share = tf.shape(x)[0] // self.replicas
-            rows = slice(context.replica_id_in_sync_group * share, (context.replica_id_in_sync_group + 1) * share)
-            step((x[rows], y[rows], sample_weight[rows]))
-
-        self.strategy.run(replica_step)
-
-
-def data_parallel():
-    """The user's data-parallel distribution (``keras.distribution.set_distribution``) on JAX, or None.
-
-    On TensorFlow, the scope of the user's ``tf.distribute.MirroredStrategy``
-    (or ``OneDeviceStrategy``) a fit runs in. Keras' other distributions and
-    TensorFlow's other strategies are not supported: a fit under them raises.
-    """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        if not tf.distribute.has_strategy():
-            return None
-        strategy = tf.distribute.get_strategy()
-        if not isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.OneDeviceStrategy)):
-            raise ValueError(
-                "sksnn trains under tf.distribute.MirroredStrategy only (one machine, several devices), "
-                f"not {type(strategy).__name__}. For several machines use the JAX backend with "
-                "keras.distribution.DataParallel and jax.distributed."
-            )
-        return StrategyReplicas(strategy)
-    if keras.backend.backend() != "jax":
-        return None
-    distribution = keras.distribution.distribution()
-    if distribution is None:
-        return None
-    if not isinstance(distribution, keras.distribution.DataParallel):
-        raise ValueError(
-            f"sksnn trains under keras.distribution.DataParallel only, not {type(distribution).__name__}: "
-            "its networks are small enough to hold whole on each device."
-        )
-    return DataParallel(distribution)
 
 
 def get_optimizer_state(trainer):
@@ -728,51 +358,10 @@ def release_dropped_networks(dropped, pool_size):
 
     Both backends keep, in process-wide caches, what they traced and compiled
     for a network after the network is gone, which grew a long search over
-    new architectures without bound (benchmarks/speed.py, ``search``):
-
-    - JAX's tracing and lowering caches (``jax._src.util``'s LRU caches) keep
-      every traced train step and its executable: ~650 MB over 180
-      architectures. They are cleared whenever a network is dropped: the
-      compiled functions still alive keep their own executables (the C++
-      dispatch cache is not touched), so pooled networks do not compile
-      again; other JAX code in the process retraces at most once.
-      With the persistent compilation cache on (``_compilation_cache``), the
-      functions read back from it hold ~1.5 MB a network more, which only
-      ``jax.clear_caches`` frees (it drops the executables of the functions
-      still alive too): it runs once ``pool_size`` networks have been
-      dropped, and the pooled networks then read their executables back from
-      the cache (~0.05 s each) instead of compiling them.
-    - TensorFlow's eager kernel cache keeps every function it ran
-      instantiated (its optimized graph and executor) after the function is
-      deleted: ~1.3 MB a small network. Clearing it (as Keras'
-      ``clear_session`` does) makes the functions still alive instantiate
-      again at their next call (~0.2 s each), so it is cleared once
-      ``pool_size`` networks have been dropped: a pooled network pays that
-      at most once per ``pool_size`` new ones.
+    new architectures without bound (benchmarks/speed.py, ``search``). Each
+    backend's loop says what it frees, and when (``release_caches``).
     """
-    backend = keras.backend.backend()
-    if backend == "tensorflow" and dropped >= pool_size:
-        from tensorflow.python.eager import context
-
-        context.context().clear_kernel_cache()
-        return True
-    if backend != "jax":
-        return False
-    from ._compilation_cache import executables_cached
-
-    if executables_cached() and dropped >= pool_size:
-        import jax
-
-        jax.clear_caches()
-        return True
-    try:
-        from jax._src import util
-    except ImportError:
-        return not executables_cached()
-    clear = getattr(util, "clear_all_caches", None)
-    if clear is not None:
-        clear()
-    return not executables_cached()  # else the count goes on, to the next jax.clear_caches
+    return BACKEND_LOOP.release_caches(dropped, pool_size)
 
 
 _POOL = _TrainerPool()
@@ -837,8 +426,7 @@ def trainer_for(
     trainer = _POOL.take(key, padding_cost)
     if trainer is None:
         graph = dict(spec)
-        if keras.backend.backend() == "jax":
-            graph["activation"] = JAX_TRAINING_ACTIVATIONS.get(spec["activation"], spec["activation"])
+        graph["activation"] = BACKEND_LOOP.TRAINING_ACTIVATIONS.get(spec["activation"], spec["activation"])
         network = build_snn(input_width, output_width, output_activation="identity", dtype=dtype, seed=seed, **graph)
         trainer = _compile(
             network,

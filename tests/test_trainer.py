@@ -314,10 +314,11 @@ def test_selu_by_exp_is_selu():
     import keras
 
     from sksnn._backend import precision
+    from sksnn._jax_trainer import selu_by_exp
 
     x = np.concatenate([-np.logspace(-12, 3, 200), [0.0], np.logspace(-12, 3, 200)])
     with precision("float64"):  # JAX: 64-bit types, as in a float64 fit
-        ours = keras.ops.convert_to_numpy(_trainer.selu_by_exp(keras.ops.convert_to_tensor(x, dtype="float64")))
+        ours = keras.ops.convert_to_numpy(selu_by_exp(keras.ops.convert_to_tensor(x, dtype="float64")))
         theirs = keras.ops.convert_to_numpy(keras.activations.selu(keras.ops.convert_to_tensor(x, dtype="float64")))
     assert ours.dtype == np.float64
     np.testing.assert_allclose(ours, theirs, rtol=1e-15, atol=1e-15)  # one rounding of exp(x) - 1 near 0
@@ -339,10 +340,10 @@ def test_training_with_selu_by_exp_reaches_what_keras_selu_reaches(monkeypatch):
     ours = fit()
     ((_, trainer),) = _trainer._POOL._idle
     on_jax = keras.backend.backend() == "jax"  # used there only; the model a user gets keeps Keras' selu
-    expected = _trainer.selu_by_exp if on_jax else "selu"
+    expected = _trainer.BACKEND_LOOP.selu_by_exp if on_jax else "selu"
     assert trainer.network.get_layer("hidden_0").activation is keras.activations.get(expected)
     assert ours.model_.get_layer("hidden_0").activation is keras.activations.selu
-    monkeypatch.setattr(_trainer, "JAX_TRAINING_ACTIVATIONS", {})
+    monkeypatch.setattr(_trainer.BACKEND_LOOP, "TRAINING_ACTIVATIONS", {})
     theirs = fit()
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
@@ -364,8 +365,8 @@ def test_tensorflow_compiles_with_xla_only_the_fits_whose_work_repays_it():
     small.fit(X, y)
     ((_, trainer),) = _trainer._POOL._idle
     assert trainer.training_work(2000 * 10) < _trainer._COMPILE_WORTH
-    assert set(trainer._chunk_functions) == {on_jax}  # TensorFlow: the graph executor; JAX compiles always
+    assert set(trainer.chunk_functions) == {on_jax}  # TensorFlow: the graph executor; JAX compiles always
     large = clone(small).set_params(max_iter=1000).fit(X, y)  # 3 * (16 * 100 + 100 * 4) * 2000 * 1000 multiply-adds
-    assert set(trainer._chunk_functions) == ({True} if on_jax else {False, True})
+    assert set(trainer.chunk_functions) == ({True} if on_jax else {False, True})
     assert large.n_iter_ == small.n_iter_ == 3  # either way, MLP's rule: two epochs without improvement
     np.testing.assert_allclose(large.coefs_[0], small.coefs_[0], rtol=1e-9, atol=1e-12)
