@@ -22,6 +22,11 @@ parent, while a value the user set (or changed) is still the user's.
 
 The compilation cache (JAX): see ``_compilation_cache``, opened here.
 
+Import: the backend's import runs with Python's garbage collector paused,
+and what it made frozen afterwards (:func:`_collector_paused`): the
+collector's full walks of the ~450,000 objects a backend brings cost ~1 s of
+every process's first fit.
+
 Exit: Python's collections at interpreter shutdown walk every object still
 alive, and a backend brings ~450,000 of them (TensorFlow): ~1 s of every
 process's exit. Once the backend started, sksnn freezes the collector as the
@@ -73,22 +78,50 @@ def start_backend():
     _started = True
     on_tensorflow = backend == "tensorflow"
     quiet = on_tensorflow and "tensorflow" not in sys.modules and not _tf_log_level_set_by_user()
-    if not quiet:
-        limit_backend_threads()
-    else:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ[_QUIET_MARKER] = _QUIET_LEVEL
-        with _stderr_to_devnull():
-            import tensorflow as tf
-
+    importing = "keras" not in sys.modules
+    with _collector_paused() if importing else contextlib.nullcontext():  # see the module's docstring
+        if not quiet:
             limit_backend_threads()
-            tf.config.list_physical_devices()  # probes CUDA, which logs an error without a driver
-    if on_tensorflow:
-        _hush_keras_retracing_warning()
-    if backend == "jax":
-        from ._compilation_cache import enable_for_jax
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ[_QUIET_MARKER] = _QUIET_LEVEL
+            with _stderr_to_devnull():
+                import tensorflow as tf
 
-        enable_for_jax()
+                limit_backend_threads()
+                tf.config.list_physical_devices()  # probes CUDA, which logs an error without a driver
+        if on_tensorflow:
+            _hush_keras_retracing_warning()
+        if backend == "jax":
+            from ._compilation_cache import enable_for_jax
+
+            enable_for_jax()
+        import keras  # noqa: F401  (the backend's import: the modules that called this import Keras next)
     atexit.register(gc.freeze)  # see the module's docstring: a faster exit
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Python's garbage collector off for the block, then the objects made so far frozen, then on again.
+
+    Importing a backend creates ~450,000 objects (TensorFlow), which made
+    Python's collector run ~6 full collections during the import, each
+    walking every object made so far: 0.8-1.2 s of TensorFlow's import. The
+    modules, functions and classes a backend brings live as long as the
+    process: ``gc.freeze`` moves them to the permanent generation, which no
+    later collection walks either (what CPython's documentation suggests for
+    objects that live as long as the process). Reference counting frees
+    frozen objects as before; only a reference cycle among objects alive at
+    the backend's import, which becomes garbage later, stays until the
+    process ends (``gc.unfreeze`` gives it back to the collector).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 # The backends sksnn trains on: its compiled training loop exists for these two.
