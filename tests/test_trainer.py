@@ -370,3 +370,27 @@ def test_tensorflow_compiles_with_xla_only_the_fits_whose_work_repays_it():
     assert set(trainer.chunk_functions) == ({True} if on_jax else {False, True})
     assert large.n_iter_ == small.n_iter_ == 3  # either way, MLP's rule: two epochs without improvement
     np.testing.assert_allclose(large.coefs_[0], small.coefs_[0], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's graph optimizer")
+def test_tensorflow_runs_sksnns_calls_without_grappler_and_leaves_the_users_options():
+    from sklearn.datasets import load_iris
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    from sksnn import SNNClassifier, _tensorflow_trainer
+
+    def grappler_off(options):
+        config = config_pb2.ConfigProto()
+        config.ParseFromString(options.config_proto_serialized)
+        return config.graph_options.rewrite_options.disable_meta_optimizer
+
+    users = context.context().function_call_options
+    seen = []
+    with _tensorflow_trainer._without_grappler():
+        seen.append(context.context().function_call_options)
+    assert grappler_off(seen[0]) and not grappler_off(users)
+    assert context.context().function_call_options is users
+    X, y = load_iris(return_X_y=True)
+    est = SNNClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+    assert context.context().function_call_options is users and np.isfinite(est.loss_)
