@@ -20,7 +20,7 @@ variable sksnn set; sksnn also records that it set it, and which value
 (``SKSNN_SET_TF_CPP_MIN_LOG_LEVEL``), so a child starts as quietly as its
 parent, while a value the user set (or changed) is still the user's.
 
-The compilation cache (JAX): see ``_compilation_cache``, opened here.
+The compilation cache: see ``_compilation_cache``, opened here.
 
 Import: the backend's import runs with Python's garbage collector paused,
 and what it made frozen afterwards (:func:`_collector_paused`): the
@@ -90,7 +90,10 @@ def start_backend():
                 limit_backend_threads()
                 tf.config.list_physical_devices()  # probes CUDA, which logs an error without a driver
         if on_tensorflow:
+            from ._compilation_cache import enable_for_tensorflow
+
             _hush_keras_retracing_warning()
+            enable_for_tensorflow()
         if backend == "jax":
             from ._compilation_cache import enable_for_jax
 

@@ -197,6 +197,20 @@ class TrainingNetwork(keras.Model):
         """Multiply-adds of training on ``rows`` rows (forward and backward: 3 per weight and row)."""
         return 3 * rows * sum(int(np.prod(layer.kernel.shape)) for layer in self._kernels_of)
 
+    def traced_variables(self):
+        """Every variable a traced train step may capture, in an order that depends only on the architecture.
+
+        The network's, the optimizer's, and the loss trackers' (sksnn's and
+        the one Keras' ``train_step`` updates), each once.
+        """
+        trackers = [t for t in (self.loss_tracker, getattr(self, "_loss_tracker", None)) if t is not None]
+        ordered, seen = [], set()
+        for variable in [*self.variables, *self.optimizer.variables, *(v for t in trackers for v in t.variables)]:
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                ordered.append(variable)
+        return ordered
+
     def load_values(self, values):
         """Load the network's variables from values in the data's shapes (``_network.initial_values``)."""
         assign_values(

@@ -1,4 +1,4 @@
-"""The persistent compilation cache: the store, its settings, and (JAX) what a new process reads back."""
+"""The persistent compilation cache: the store, its settings, and what a new process reads back (both backends)."""
 
 import os
 import subprocess
@@ -114,7 +114,7 @@ def test_by_default_the_cache_is_in_the_users_cache_directory(monkeypatch, tmp_p
     assert max_bytes == 1024 * 2**20
 
 
-# ------------------------------------------------------------------ JAX, in new processes
+# ------------------------------------------------------------------ in new processes (JAX and TensorFlow)
 FIT = """
 import sys, warnings
 import numpy as np
@@ -132,8 +132,14 @@ print("hits", 0 if store is None else store.hits, "misses", 0 if store is None e
 """
 
 
+def _clean_environment():
+    """This process's environment less the cache's settings and TensorFlow's log level (conftest sets it)."""
+    prefixes = ("SKSNN_COMPILATION", "JAX_COMPILATION", "TF_CPP_MIN_LOG_LEVEL", "SKSNN_SET_TF_CPP")
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+
+
 def _fit_in_new_process(tmp_path, name, cache, before="", after="", extra_env=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SKSNN_COMPILATION", "JAX_COMPILATION"))}
+    env = _clean_environment()
     env.update(KERAS_BACKEND=keras.backend.backend(), SKSNN_COMPILATION_CACHE=str(cache), **(extra_env or {}))
     out = tmp_path / f"{name}.npy"
     code = FIT.format(before=before, after=after)
@@ -146,10 +152,10 @@ def _fit_in_new_process(tmp_path, name, cache, before="", after="", extra_env=No
     return np.load(out), hits, misses, result
 
 
-jax_only = pytest.mark.skipif(not ON_JAX, reason="the compilation cache is JAX's")
+jax_only = pytest.mark.skipif(not ON_JAX, reason="JAX's executables and configuration")
+tf_only = pytest.mark.skipif(ON_JAX, reason="TensorFlow's traced functions")
 
 
-@jax_only
 def test_a_new_process_reads_back_what_another_compiled_and_trains_the_same(tmp_path):
     cache = tmp_path / "cache"
     reference, _, _, _ = _fit_in_new_process(tmp_path, "off", "off")
@@ -161,7 +167,6 @@ def test_a_new_process_reads_back_what_another_compiled_and_trains_the_same(tmp_
     assert result.stderr == ""
 
 
-@jax_only
 def test_with_the_cache_off_nothing_is_written(tmp_path):
     xdg = tmp_path / "xdg"  # where the default cache directory would be
     _, hits, misses, _ = _fit_in_new_process(tmp_path, "off", "off", extra_env={"XDG_CACHE_HOME": str(xdg)})
@@ -169,7 +174,6 @@ def test_with_the_cache_off_nothing_is_written(tmp_path):
     assert not (xdg / "sksnn").exists()
 
 
-@jax_only
 def test_corrupted_entries_mean_a_recompilation_not_a_failed_fit(tmp_path):
     cache = tmp_path / "cache"
     reference, _, _, _ = _fit_in_new_process(tmp_path, "first", cache)
@@ -186,12 +190,11 @@ def test_corrupted_entries_mean_a_recompilation_not_a_failed_fit(tmp_path):
     assert misses == 0 and hits > 0  # rewritten by the recompilation
 
 
-@jax_only
 def test_two_processes_filling_the_cache_at_once_both_train_correctly(tmp_path):
     cache = tmp_path / "cache"
     reference, _, _, _ = _fit_in_new_process(tmp_path, "off", "off")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKSNN_COMPILATION")}
-    env.update(KERAS_BACKEND="jax", SKSNN_COMPILATION_CACHE=str(cache))
+    env = _clean_environment()
+    env.update(KERAS_BACKEND=keras.backend.backend(), SKSNN_COMPILATION_CACHE=str(cache))
     code = FIT.format(before="", after="")
     runs = [
         subprocess.Popen(
@@ -253,3 +256,80 @@ def test_a_jax_cache_directory_the_user_set_is_left_to_jax(tmp_path):
     )
     assert f"jax cache: {theirs}" in result.stdout
     assert "executables cached by sksnn: False" in result.stdout
+
+
+def test_a_changed_training_module_or_version_is_a_miss_not_a_wrong_function(tmp_path):
+    cache = tmp_path / "cache"
+    reference, _, _, _ = _fit_in_new_process(tmp_path, "first", cache)
+    changed = "_compilation_cache._sources = 'another checkout'"  # what a source or version change does to keys
+    again, hits, misses, _ = _fit_in_new_process(tmp_path, "changed", cache, before=changed)
+    assert misses > 0 and (again == reference).all()
+    assert hits == 0 or ON_JAX  # (JAX's executables are keyed by JAX, on the lowered program)
+
+
+# ------------------------------------------------------------------ TensorFlow's stored functions, in process
+def _stored_step(store_key, a, b):
+    """A traced function capturing two variables, as sksnn's chunk loop captures the network's."""
+    import tensorflow as tf
+
+    from sksnn._compilation_cache import StoredGraphFunction
+
+    def step(x):
+        b.assign(b + x * a)
+        return {"out": b.value * 2.0, "sum": tf.reduce_sum(x)}
+
+    return StoredGraphFunction(tf.function(step, autograph=False), store_key, [a, b])
+
+
+@tf_only
+def test_a_stored_function_runs_on_the_live_variables_of_the_network_that_reads_it(tmp_path, monkeypatch):
+    import numpy as np
+
+    store = FileStore(str(tmp_path), max_bytes=2**20)
+    monkeypatch.setattr(_compilation_cache, "_store", store)
+    x = np.arange(3.0)
+    first = _stored_step("step", keras.Variable(np.ones(3)), keras.Variable(np.zeros(3)))
+    np.testing.assert_array_equal(first(x)["out"], 2 * x)
+    assert (store.hits, store.misses, len(store)) == (0, 1, 1)
+    a, b = keras.Variable(np.full(3, 3.0)), keras.Variable(np.ones(3))  # another network's variables
+    read_back = _stored_step("step", a, b)
+    result = read_back(x)
+    assert store.hits == 1  # read back, not traced
+    np.testing.assert_array_equal(result["out"], 2 * (1 + 3 * x))
+    assert float(result["sum"]) == 3.0
+    np.testing.assert_array_equal(read_back(x)["out"], 2 * (1 + 6 * x))  # its updates stay on b
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(b), 1 + 6 * x)
+
+
+@tf_only
+def test_a_stored_function_whose_variables_do_not_match_is_traced_again(tmp_path, monkeypatch):
+    import numpy as np
+
+    store = FileStore(str(tmp_path), max_bytes=2**20)
+    monkeypatch.setattr(_compilation_cache, "_store", store)
+    _stored_step("step", keras.Variable(np.ones(3)), keras.Variable(np.zeros(3)))(np.ones(3))
+    other = _stored_step("step", keras.Variable(np.ones(3)), keras.Variable(np.zeros((1, 3))))  # another shape
+    np.testing.assert_array_equal(other(np.ones(3))["out"], 2 * np.ones((1, 3)))
+    assert store.hits == 1 and store.misses == 1  # found, refused, traced
+
+
+@tf_only
+@pytest.mark.parametrize("damage", ["header", "library"])
+def test_a_stored_function_that_does_not_load_is_traced_again(tmp_path, monkeypatch, damage):
+    import numpy as np
+
+    store = FileStore(str(tmp_path), max_bytes=2**20)
+    monkeypatch.setattr(_compilation_cache, "_store", store)
+    _stored_step("step", keras.Variable(np.ones(3)), keras.Variable(np.zeros(3)))(np.ones(3))
+    # the entry rewritten whole (its checksum holds) with what TensorFlow cannot load
+    (path,) = [tmp_path / name for name in os.listdir(tmp_path)]
+    payload = path.read_bytes()[len(_compilation_cache._MAGIC) + _compilation_cache._DIGEST_SIZE :]
+    size = int.from_bytes(payload[:4], "little")
+    if damage == "header":
+        payload = len(b"{oops").to_bytes(4, "little") + b"{oops" + payload[4 + size :]
+    else:
+        payload = payload[: 4 + size] + b"not a FunctionDefLibrary"
+    path.write_bytes(_compilation_cache._MAGIC + _compilation_cache._DIGEST(payload).digest() + payload)
+    again = _stored_step("step", keras.Variable(np.ones(3)), keras.Variable(np.zeros(3)))
+    np.testing.assert_array_equal(again(np.ones(3))["out"], 2 * np.ones(3))
+    assert store.hits == 1  # read whole, did not load, traced: the fit goes on
