@@ -25,7 +25,8 @@ Measure on a quiet machine: MLP's BLAS threads collapse when other processes
 compete for the cores (a 1M-row epoch took 8 s quiet, 80 s loaded).
 
 Usage: ``python benchmarks/scale.py [--rows 1e3,1e4,1e5,1e6] [--features 50,100] [--dtypes float64,float32]
-[--models tensorflow,jax,mlp] [--hidden 100,100] [--epochs 2] [--memmap 2e6] [--quick] [--json out.json]``;
+[--models tensorflow,jax,mlp] [--hidden 100,100] [--epochs 2] [--memmap 2e6] [--sksnn-params JSON] [--quick]
+[--json out.json]``;
 ``python benchmarks/scale.py --plot out.json out.png`` draws the epoch times.
 """
 
@@ -70,7 +71,7 @@ class PeakAnonymous:
         self.added = self.peak - self.start
 
 
-def _model(name, hidden, epochs):
+def _model(name, hidden, epochs, sksnn_params=None):
     params = {"hidden_layer_sizes": hidden, "max_iter": epochs, "tol": 0.0, "n_iter_no_change": 10_000}
     if name == "mlp":
         from sklearn.neural_network import MLPClassifier
@@ -80,7 +81,7 @@ def _model(name, hidden, epochs):
         return make_pipeline(StandardScaler(), MLPClassifier(random_state=0, **params))
     from sksnn import SNNClassifier
 
-    return SNNClassifier(random_state=0, **params)
+    return SNNClassifier(random_state=0, **params, **(sksnn_params or {}))
 
 
 def _warm_up(model, X, y, epochs, rows):
@@ -110,7 +111,7 @@ def one_run(args):
     for start in range(0, rows, 100_000):  # no float64 temporary of the whole X
         X[start : start + 100_000] = rng.standard_normal((min(100_000, rows - start), features))
     y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int64)
-    model = _model(model_name, hidden, args.epochs)
+    model = _model(model_name, hidden, args.epochs, json.loads(args.sksnn_params))
     _warm_up(model, X, y, args.epochs, rows)
     rss_before = _status("VmRSS:")
     with open("/proc/self/clear_refs", "w") as refs:
@@ -247,6 +248,11 @@ def main():
     parser.add_argument("--memmap", default=None, help="rows of a float32 memmap sksnn fits from")
     parser.add_argument("--memmap-features", type=int, default=100)
     parser.add_argument("--scratch", default=tempfile.gettempdir())
+    parser.add_argument(
+        "--sksnn-params",
+        default="{}",
+        help="SNNClassifier parameters as JSON, e.g. '{\"numerical_embedding\": null}' (defaults: the estimator's)",
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json", default=None, help="write every run's figures here")
     parser.add_argument("--plot", nargs=2, metavar=("JSON", "PNG"), help="draw a --json file's epoch times")
@@ -262,9 +268,11 @@ def main():
     if args.quick:
         args.rows, args.features, args.dtypes, args.epochs = "1e3,2e4", "50", "float64", 1
         args.models, args.memmap = f"{os.environ.get('KERAS_BACKEND', 'tensorflow')},mlp", "6e4"
-    common = ["--hidden", args.hidden, "--epochs", str(args.epochs)]
+    common = ["--hidden", args.hidden, "--epochs", str(args.epochs), "--sksnn-params", args.sksnn_params]
     rates = gemm_rates()
     print(f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, hidden {args.hidden}, {args.epochs} epochs, batch 200")
+    if args.sksnn_params != "{}":
+        print(f"sksnn: {args.sksnn_params}")
     print(f"NumPy GEMM: float64 {rates['float64']:.0f} GFLOP/s, float32 {rates['float32']:.0f} GFLOP/s")
     header = (
         f"{'model':<11} {'rows':>9} {'feat':>4} {'dtype':<7} {'s/epoch':>9} {'GFLOP/s':>8} {'RSS+':>7} {'anon+':>7}"
