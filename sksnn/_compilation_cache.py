@@ -238,7 +238,21 @@ def _jax_put(self, key, value):
     _store.put("xla:" + key, value)
 
 
-class ExportedFunction:
+class _ResolvedPerSignature:
+    """A function whose first call with each signature decides what runs it (``_resolve``), kept for the next calls."""
+
+    def __init__(self):
+        self._calls = {}  # signature -> the callable that runs it
+
+    def __call__(self, *args):
+        signature = self._signature(args)
+        call = self._calls.get(signature)
+        if call is None:
+            call = self._calls[signature] = self._resolve(args, signature)
+        return call(*args)
+
+
+class ExportedFunction(_ResolvedPerSignature):
     """A jitted function whose traced and lowered form (``jax.export``) is kept in the store.
 
     Called like the jitted function. The first call with a new signature
@@ -255,20 +269,16 @@ class ExportedFunction:
     """
 
     def __init__(self, jitted, key, donate_argnums=()):
+        super().__init__()
         self._jitted = jitted
         self._key = key
         self._donate_argnums = donate_argnums
-        self._calls = {}  # signature -> the callable that runs it
 
-    def __call__(self, *args):
+    def _signature(self, args):
         import jax
 
         leaves, tree = jax.tree_util.tree_flatten(args)
-        signature = (str(tree), tuple((tuple(leaf.shape), str(leaf.dtype)) for leaf in leaves))
-        call = self._calls.get(signature)
-        if call is None:
-            call = self._calls[signature] = self._resolve(args, signature)
-        return call(*args)
+        return str(tree), tuple((tuple(leaf.shape), str(leaf.dtype)) for leaf in leaves)
 
     def _resolve(self, args, signature):
         import jax
@@ -358,7 +368,7 @@ def _tracing_environment():
     )
 
 
-class StoredGraphFunction:
+class StoredGraphFunction(_ResolvedPerSignature):
     """A ``tf.function`` whose traced form (its FunctionDefs) is kept in the store (TensorFlow, graph executor).
 
     Called like the function. The first call with a new signature reads the
@@ -378,20 +388,15 @@ class StoredGraphFunction:
     """
 
     def __init__(self, function, key, variables):
+        super().__init__()
         self._function = function
         self._key = key
         self._variables = list(variables)
-        self._calls = {}  # signature -> the callable that runs it
 
-    def __call__(self, *args):
+    def _signature(self, args):
         import tensorflow as tf
 
-        leaves = tf.nest.flatten(args)
-        signature = (repr(tf.nest.map_structure(lambda _: 0, args)), tuple(_leaf_spec(a) for a in leaves))
-        call = self._calls.get(signature)
-        if call is None:
-            call = self._calls[signature] = self._resolve(args, signature)
-        return call(*args)
+        return repr(tf.nest.map_structure(lambda _: 0, args)), tuple(_leaf_spec(a) for a in tf.nest.flatten(args))
 
     def _resolve(self, args, signature):
         if _store is None:
