@@ -111,11 +111,12 @@ def _collector_paused():
     walking every object made so far: 0.8-1.2 s of TensorFlow's import. The
     modules, functions and classes a backend brings live as long as the
     process: ``gc.freeze`` moves them to the permanent generation, which no
-    later collection walks either (what CPython's documentation suggests for
-    objects that live as long as the process). Reference counting frees
-    frozen objects as before; only a reference cycle among objects alive at
-    the backend's import, which becomes garbage later, stays until the
-    process ends (``gc.unfreeze`` gives it back to the collector).
+    later collection walks either (CPython's documentation gives the same
+    disable, freeze, enable sequence for long-lived objects before a fork).
+    Reference counting frees frozen objects as before; only a reference
+    cycle among objects alive at the backend's import, which becomes garbage
+    later, stays until the process ends (``gc.unfreeze`` gives it back to
+    the collector).
     """
     enabled = gc.isenabled()
     gc.disable()
