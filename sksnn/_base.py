@@ -348,9 +348,13 @@ class BaseSNN(BaseEstimator, ABC):
             params.update(beta_1=float(self.beta_1), beta_2=float(self.beta_2))
         return params
 
+    def _validation_rows(self, n_samples):
+        """The rows early stopping holds out of ``n_samples`` (rounded up, as train_test_split rounds)."""
+        return int(np.ceil(self.validation_fraction * n_samples))
+
     def _check_validation_size(self, n_samples, n_classes):
         """Fail clearly, before splitting, when early stopping cannot hold out enough rows."""
-        n_val = int(np.ceil(self.validation_fraction * n_samples))  # as train_test_split rounds
+        n_val = self._validation_rows(n_samples)
         if n_val < max(2, n_classes) or n_samples - n_val < n_classes:
             raise ValueError(
                 f"The validation set is too small: validation_fraction={self.validation_fraction} of "
@@ -511,7 +515,7 @@ class BaseSNN(BaseEstimator, ABC):
             return bool(self.early_stopping)
         if incremental or self.solver == "lbfgs" or len(y) < AUTO_EARLY_STOPPING_ROWS:
             return False
-        n_val = int(np.ceil(self.validation_fraction * len(y)))  # as _check_validation_size counts them
+        n_val = self._validation_rows(len(y))
         if not (is_classifier(self) and y.ndim == 1):
             return n_val >= 2  # validation_fraction=0 turns it off, not an error
         counts = np.unique(y, return_counts=True)[1]
