@@ -187,14 +187,12 @@ def enable_for_jax():
     then keeps only its exported functions), and on JAX < 0.6 the executables
     are not cached (see the module's docstring).
     """
-    global _store, _executables
-    directory, max_bytes = settings()
-    if directory is None:
+    global _executables
+    if _open_store() is None:
         return None
     import jax
     from sklearn.utils.fixes import parse_version
 
-    _store = FileStore(directory, max_bytes)
     if (
         parse_version(jax.__version__) < parse_version(JAX_EXECUTABLE_CACHE_FROM)
         or jax.config.jax_compilation_cache_dir
@@ -208,11 +206,11 @@ def enable_for_jax():
     if getattr(compilation_cache, "_cache", None) is not None:
         return _store  # JAX opened a cache of its own already
     adapter = type("SksnnJaxCache", (CacheInterface,), {"get": _jax_get, "put": _jax_put})()
-    adapter._path = directory
+    adapter._path = _store.directory
     with compilation_cache._cache_initialized_mutex:
         compilation_cache._cache = adapter
         compilation_cache._cache_initialized = True
-    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_compilation_cache_dir", _store.directory)
     _executables = True
     # JAX writes only what took a second to compile; sksnn's steps take 0.3-1.5 s,
     # and a small executable is read back faster than compiled.
@@ -223,10 +221,16 @@ def enable_for_jax():
 
 def enable_for_tensorflow():
     """Open the store for TensorFlow's traced functions; call as the backend starts. The store, or None when off."""
+    return _open_store()
+
+
+def _open_store():
+    """This process's :class:`FileStore` as :func:`settings` say, or None when the cache is off."""
     global _store
     directory, max_bytes = settings()
-    if directory is not None:
-        _store = FileStore(directory, max_bytes)
+    if directory is None:
+        return None
+    _store = FileStore(directory, max_bytes)
     return _store
 
 
@@ -373,7 +377,7 @@ class StoredGraphFunction(_ResolvedPerSignature):
 
     Called like the function. The first call with a new signature reads the
     traced function from the store and registers it with TensorFlow under
-    fresh names (``load_function_def_library``), or traces it and stores it;
+    fresh names (:func:`_register_under_fresh_names`), or traces it and stores it;
     a function read back runs as a ``StatefulPartitionedCall`` of the live
     variables' handles, in the order the trace captured them (``variables``:
     every variable the function may capture, in an order that depends only on
