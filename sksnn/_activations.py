@@ -72,9 +72,9 @@ def _exp(x):  # the output of MLPRegressor(loss="poisson"): a log link
 
 
 def _softmax(x):
-    x -= x.max(axis=1, keepdims=True)
+    x -= x.max(axis=-1, keepdims=True)
     np.exp(x, out=x)
-    x /= x.sum(axis=1, keepdims=True)
+    x /= x.sum(axis=-1, keepdims=True)
     return x
 
 

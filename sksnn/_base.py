@@ -170,8 +170,15 @@ def _current_learning_rate(trainer):
     return float(variable_values([trainer.optimizer.learning_rate])[0])
 
 
+def _member_attributes(members):
+    """A packed ensemble's fitted scales as attributes; both None for one network."""
+    input_scales, output_scales = (None, None) if members is None else members
+    return {"member_input_scales_": input_scales, "member_output_scales_": output_scales}
+
+
 def _check_finite(weights):
-    if not all(np.isfinite(w).all() for w in (*weights[0], *weights[1])):
+    members = weights[2] if len(weights) > 2 and weights[2] is not None else ((), ())
+    if not all(np.isfinite(w).all() for w in (*weights[0], *weights[1], *members[0], *members[1])):
         raise ValueError(_NON_FINITE)
 
 
@@ -211,6 +218,7 @@ class BaseSNN(BaseEstimator, ABC):
         "max_fun": _MLP_CONSTRAINTS["max_fun"],
         "numerical_embedding": [StrOptions({"auto", "piecewise_linear"}), None],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
     }
 
     @abstractmethod
@@ -246,6 +254,7 @@ class BaseSNN(BaseEstimator, ABC):
         max_fun,
         numerical_embedding,
         n_bins,
+        n_members,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -276,6 +285,7 @@ class BaseSNN(BaseEstimator, ABC):
         self.max_fun = max_fun
         self.numerical_embedding = numerical_embedding
         self.n_bins = n_bins
+        self.n_members = n_members
 
     # ------------------------------------------------------------------ hooks
     # The subclasses say how targets are encoded and scored; none of these
@@ -403,6 +413,7 @@ class BaseSNN(BaseEstimator, ABC):
     def _fit_steps(self, X, y, sample_weight, incremental, first_pass, classes):
         """``(fitted attributes or None, outcome)`` of one fit; writes nothing that lasts."""
         hidden_sizes = self._hidden_sizes()
+        self._check_members(first_pass)
         X, y, sample_weight, fitted = self._validate_fit_data(X, y, sample_weight, first_pass)
         rng = check_random_state(self.random_state)
         init_seed, train_seed = (int(s) for s in rng.randint(_MAX_SEED, size=2))
@@ -466,6 +477,7 @@ class BaseSNN(BaseEstimator, ABC):
         fitted.update(
             coefs_=weights[0],
             intercepts_=weights[1],
+            **_member_attributes(weights[2] if len(weights) > 2 else None),
             n_outputs_=weights[0][-1].shape[1],
             n_layers_=len(hidden_sizes) + 2,
             out_activation_=self._training_setup(encoder)[1],
@@ -473,6 +485,27 @@ class BaseSNN(BaseEstimator, ABC):
         if optimizer_state is not None:  # the minibatch solvers' (partial_fit continues it)
             fitted["_optimizer_state"] = optimizer_state
         return fitted, outcome
+
+    def _check_members(self, first_pass):
+        """``n_members`` fits the solver and, for a fit that continues, the fitted network."""
+        if self.n_members > 1 and self.solver == "lbfgs":
+            raise ValueError(
+                "solver='lbfgs' trains one network: a packed ensemble (n_members > 1) trains with a "
+                "minibatch solver ('nadam', 'adam', 'adamw', 'rmsprop', 'sgd')."
+            )
+        fitted = getattr(self, "member_input_scales_", None)
+        fitted_members = 1 if fitted is None else len(fitted[0])
+        if not first_pass and fitted_members != self.n_members:
+            raise ValueError(
+                f"n_members={self.n_members} differs from the {fitted_members} member(s) of the fitted network, "
+                "which warm_start and partial_fit continue; fit with warm_start=False to change it."
+            )
+
+    def _members(self):
+        """The fitted ``(member_input_scales_, member_output_scales_)``, or None for one network."""
+        if getattr(self, "member_input_scales_", None) is None:
+            return None
+        return self.member_input_scales_, self.member_output_scales_
 
     def _validate_fit_data(self, X, y, sample_weight, first_pass):
         """``X, y, sample_weight`` checked, and the input's fitted attributes on a first pass."""
@@ -603,6 +636,7 @@ class BaseSNN(BaseEstimator, ABC):
             "kernel_initializer": self.kernel_initializer,
             "output_initializer": self.output_initializer,
             "dropout": self.dropout,
+            "n_members": int(self.n_members),
         }
         dtype = X_train.dtype.name
         with (
@@ -622,7 +656,7 @@ class BaseSNN(BaseEstimator, ABC):
             ) as trainer,
         ):
             if not first_pass:
-                trainer.load_dense_weights(self.coefs_, self.intercepts_)
+                trainer.load_dense_weights(self.coefs_, self.intercepts_, self._members())
             if not first_pass and incremental:
                 # As MLP: partial_fit continues the optimizer (moments, step
                 # count); every fit, warm-started or not, starts a fresh one.
@@ -644,7 +678,10 @@ class BaseSNN(BaseEstimator, ABC):
                     score = validation_loss = np.nan  # as MLP records it; the best epoch's weights are kept
                 elif validation is not None:
                     weights = trainer.dense_weights()
-                    output = forward(validation[0], *weights, self.activation, out_activation, *val_standardization)
+                    output = forward(
+                        validation[0], *weights[:2], self.activation, out_activation, *val_standardization,
+                        members=weights[2],
+                    )  # fmt: skip
                     validation_loss = output_loss(output, Y_val, validation[2], out_activation)
                     score = self._validation_score(output, validation[1], validation[2], encoder)
                 stop = progress.update(loss, X_train.shape[0], score, weights, validation_loss)
@@ -792,7 +829,10 @@ class BaseSNN(BaseEstimator, ABC):
         if getattr(self, "embedding_", None) is not None:  # (absent from models of sksnn 0.x before it)
             X = EmbeddedRows(X, self.embedding_)
         standardization = _standardization(self.scaler_, X.dtype) or (None, None)
-        return forward(X, self.coefs_, self.intercepts_, self.activation, self.out_activation_, *standardization)
+        return forward(
+            X, self.coefs_, self.intercepts_, self.activation, self.out_activation_, *standardization,
+            members=self._members(),
+        )  # fmt: skip
 
     def save(self, path):
         """Save the fitted estimator in a format that runs no code when loaded.
@@ -813,14 +853,16 @@ class BaseSNN(BaseEstimator, ABC):
     def model_(self):
         """The trained network as a new, uncompiled :class:`keras.Sequential`.
 
-        Built on each access from ``coefs_`` and ``intercepts_``, with the
-        output activation included; use it to ``summary()``, save or export.
+        Built on each access from ``coefs_`` and ``intercepts_`` (and a
+        packed ensemble's member scales, its last layer the members' mean),
+        with the output activation included; use it to ``summary()``, save
+        or export.
         Inputs must be encoded with ``embedding_`` (if any), then
         standardized with ``scaler_``, first.
         """
         check_is_fitted(self)
         from ._backend import precision
-        from ._network import build_snn, set_dense_weights
+        from ._network import build_snn, set_dense_weights, set_member_scales
 
         dtype = self.coefs_[0].dtype.name
         with precision(dtype):
@@ -834,6 +876,9 @@ class BaseSNN(BaseEstimator, ABC):
                 dropout=self.dropout,
                 output_activation=self.out_activation_,
                 dtype=dtype,
+                n_members=1 if (members := self._members()) is None else len(members[0][0]),
             )
             set_dense_weights(model, self.coefs_, self.intercepts_)
+            if members is not None:
+                set_member_scales(model, members)
         return model

@@ -167,6 +167,16 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
     n_bins : int >= 2, default=16
         Most quantile bins per feature of ``numerical_embedding``.
 
+    n_members : int >= 1, default=1
+        Members of a packed ensemble inside the one network (not in MLP;
+        BatchEnsemble as in TabM, Gorishniy et al. 2024): the members share
+        every kernel, and member ``i`` has its own scale of each layer's
+        inputs and outputs and its own bias, ``((h * r_i) @ W) * s_i + b_i``.
+        Training minimizes the mean of the members' losses; predictions
+        average the members' outputs (probabilities, values). A fit costs
+        about ``n_members`` times the work of one network. 1 trains one
+        network; ``solver='lbfgs'`` needs 1.
+
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
 
@@ -214,7 +224,13 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         numerical embedding, its components.
 
     intercepts_ : list of ndarray
-        Bias of each Dense layer, input to output.
+        Bias of each Dense layer, input to output: of shape ``(units,)``, or
+        ``(n_members, units)`` for a packed ensemble.
+
+    member_input_scales_, member_output_scales_ : list of ndarray or None
+        A packed ensemble's (``n_members > 1``) scales of each layer's
+        inputs, shaped ``(n_members, inputs)``, and outputs,
+        ``(n_members, units)``, input to output; None for one network.
 
     scaler_ : StandardScaler or None
         The fitted feature scaler (None when ``standardize=False``), of the
@@ -312,6 +328,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         max_fun=15000,
         numerical_embedding="auto",
         n_bins=16,
+        n_members=1,
         class_weight=None,
         label_smoothing=0.1,
     ):
@@ -345,6 +362,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
             max_fun=max_fun,
             numerical_embedding=numerical_embedding,
             n_bins=n_bins,
+            n_members=n_members,
         )
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing

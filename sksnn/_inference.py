@@ -62,38 +62,59 @@ def output_loss(output, Y, sample_weight, out_activation):
     return float(np.average(per_row, weights=sample_weight))
 
 
-def _block_rows(coefs, dtype, n_inputs):
-    # the input counts too: a block of a numerical embedding's input is n_bins times X's width
-    widest = max(n_inputs, *(kernel.shape[1] for kernel in coefs))
+def _block_rows(coefs, dtype, n_inputs, n_members=1):
+    # the input counts too: a block of a numerical embedding's input is n_bins times X's width;
+    # a packed ensemble's activations are its members'
+    widest = max(n_inputs, *(n_members * kernel.shape[1] for kernel in coefs))
     return rows_per_block(_BLOCK_BYTES, widest * np.dtype(dtype).itemsize, minimum=256)
 
 
-def hidden_layers(X, coefs, intercepts, hidden, keep_pre_activations=False):
+def _dense(h, kernel, bias, members, layer):
+    """``h @ kernel + bias`` as a new array; a packed ensemble's members each scale their input and output.
+
+    With ``members = (input_scales, output_scales)``, member ``i`` computes
+    ``((h_i * input_scales[layer][i]) @ kernel) * output_scales[layer][i] +
+    bias[i]`` (``_network.PackedDense``): ``h`` is ``(rows, in)`` for the
+    first layer (every member reads it) or ``(n_members, rows, in)``, and the
+    result ``(n_members, rows, out)``.
+    """
+    if members is None:
+        out = h @ kernel
+        out += bias
+        return out
+    out = (h * members[0][layer][:, None, :]) @ kernel
+    out *= members[1][layer][:, None, :]
+    out += bias[:, None, :]
+    return out
+
+
+def hidden_layers(X, coefs, intercepts, hidden, keep_pre_activations=False, members=None):
     """Walk the hidden layers of the Dense stack for standardized ``X``, input to output.
 
     Yields each hidden layer's ``(pre-activation, activation)``; the
     pre-activation ``h @ W + b`` is None unless ``keep_pre_activations``
     (then a copy), since the activation ``hidden`` is applied in place.
-    ``X`` itself is never modified.
+    ``X`` itself is never modified. A packed ensemble (``members``, see
+    :func:`_dense`) yields each member's, with a leading member axis.
     """
     out = X
-    for kernel, bias in zip(coefs[:-1], intercepts[:-1]):
-        out = out @ kernel  # a new array
-        out += bias
+    for layer, (kernel, bias) in enumerate(zip(coefs[:-1], intercepts[:-1])):
+        out = _dense(out, kernel, bias, members, layer)
         pre = out.copy() if keep_pre_activations else None
         yield pre, hidden(out)
 
 
-def _forward_block(X, coefs, intercepts, hidden, output, mean, scale):
+def _forward_block(X, coefs, intercepts, hidden, output, mean, scale, members):
+    if members is not None and sp.issparse(X):  # (one network folds the scaler into its first layer instead)
+        X = X.toarray()
     out = X if mean is None else standardize(X, mean, scale)
-    for _, activation in hidden_layers(out, coefs, intercepts, hidden):
+    for _, activation in hidden_layers(out, coefs, intercepts, hidden, members=members):
         out = activation
-    out = out @ coefs[-1]
-    out += intercepts[-1]
-    return output(out)
+    out = output(_dense(out, coefs[-1], intercepts[-1], members, len(coefs) - 1))
+    return out if members is None else out.mean(axis=0)  # the members' mean: the ensemble's prediction
 
 
-def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=None):
+def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=None, members=None):
     """Output of the Dense stack ``coefs``/``intercepts`` for the rows of ``X``.
 
     Parameters
@@ -109,6 +130,10 @@ def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=N
         Output activation, a key of ``NUMPY_ACTIVATIONS``.
     mean, scale : ndarray of shape (n_features,), default=None
         Standardization applied to ``X`` first, block by block.
+    members : tuple of two lists of ndarray, default=None
+        A packed ensemble's input and output scales of each layer (then
+        each intercept is ``(n_members, units)``): the output is the mean of
+        the members' outputs, each after the output activation.
 
     Returns
     -------
@@ -117,15 +142,15 @@ def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=N
     """
     hidden = NUMPY_ACTIVATIONS[activation]
     output = NUMPY_ACTIVATIONS[out_activation]
-    if sp.issparse(X) and mean is not None:
+    if sp.issparse(X) and mean is not None and members is None:
         # ((X - mean) / scale) @ W + b == X @ (W / scale) + (b - (mean / scale) @ W): X stays sparse.
         kernel = coefs[0] / scale[:, None]
         coefs = [kernel, *coefs[1:]]
         intercepts = [intercepts[0] - mean @ kernel, *intercepts[1:]]
         mean = scale = None
-    rows = _block_rows(coefs, X.dtype, X.shape[1])
+    rows = _block_rows(coefs, X.dtype, X.shape[1], 1 if members is None else len(members[0][0]))
     if X.shape[0] <= rows:  # (a slice: a view of an ndarray, the rows of a RowSubset)
-        return _forward_block(X[: X.shape[0]], coefs, intercepts, hidden, output, mean, scale)
+        return _forward_block(X[: X.shape[0]], coefs, intercepts, hidden, output, mean, scale, members)
 
     from threadpoolctl import threadpool_limits
 
@@ -133,7 +158,7 @@ def forward(X, coefs, intercepts, activation, out_activation, mean=None, scale=N
 
     def run(start):
         out[start : start + rows] = _forward_block(
-            X[start : start + rows], coefs, intercepts, hidden, output, mean, scale
+            X[start : start + rows], coefs, intercepts, hidden, output, mean, scale, members
         )
 
     starts = range(0, X.shape[0], rows)

@@ -2,7 +2,8 @@
 
 ``LOSSES`` maps MLP's loss names to Keras losses of the network's logits
 (``squared_error``, ``poisson``, and the logistic loss: binary, multilabel,
-softmax); ``weighted_loss_sum`` is their sum over weighted rows, for the
+softmax); ``MemberMeanLoss`` is a packed ensemble's, the mean of its
+members' losses; ``weighted_loss_sum`` is their sum over weighted rows, for the
 computations whose reduction sksnn writes itself (a TensorFlow strategy's
 replicas, L-BFGS). Where these are used: ``_trainer`` and ``_lbfgs``.
 """
@@ -60,6 +61,24 @@ LOSSES = {
     "squared_error": lambda dtype: HalfSquaredError(reduction="mean_with_sample_weight", dtype=dtype),
     "poisson": lambda dtype: HalfPoissonDeviance(reduction="mean_with_sample_weight", dtype=dtype),
 }
+
+
+class MemberMeanLoss(keras.losses.Loss):
+    """The mean of a packed ensemble's member losses (TabM), each member's the loss ``inner`` of ``LOSSES``.
+
+    ``y_pred`` holds each member's logits, ``(batch, n_members, n_outputs)``;
+    every member is trained against the row's target. Training the members'
+    mean loss, not the loss of their mean, keeps them apart: each must fit
+    the data alone, and their average is the ensemble's prediction.
+    """
+
+    def __init__(self, inner, **kwargs):
+        super().__init__(**kwargs)
+        self.inner = inner
+
+    def call(self, y_true, y_pred):
+        y_true = ops.broadcast_to(ops.expand_dims(ops.cast(y_true, y_pred.dtype), 1), ops.shape(y_pred))
+        return ops.mean(self.inner.call(y_true, y_pred), axis=1)
 
 
 def weighted_loss_sum(data_loss, y_true, y_pred, sample_weight):

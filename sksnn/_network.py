@@ -1,8 +1,9 @@
 """The Keras graph: a Dense-only stack with SELU and LeCun-normal weights, and its weights.
 
-Builds the network (:func:`build_snn`), draws its initial values
-(:func:`initial_values`) and reads or writes the Dense layers' kernels and
-biases. No scikit-learn and no training here (that is ``_trainer``). This
+Builds the network (:func:`build_snn`), plain or packed into an ensemble of
+members that share its kernels (:class:`PackedDense`, :class:`MemberMean`),
+draws its initial values (:func:`initial_values`) and reads or writes the
+layers' kernels, biases and members' scales. No scikit-learn and no training here (that is ``_trainer``). This
 module imports Keras, so the estimators import it only when they train or
 build ``model_`` (``import sksnn`` stays cheap).
 """
@@ -15,6 +16,62 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ._activations import KERAS_ACTIVATIONS  # noqa: E402
+
+
+@keras.saving.register_keras_serializable(package="sksnn")
+class PackedDense(keras.layers.Layer):
+    """A Dense layer of ``n_members`` members that share its kernel (BatchEnsemble, Wen et al. 2020; TabM).
+
+    Member ``i`` computes ``((x_i * input_scale[i]) @ kernel) * output_scale[i]
+    + bias[i]``: its own scaling of each input and output and its own bias
+    around the one kernel, so the ensemble costs one network's weights.
+    The input is ``(batch, n_members, in)``, or ``(batch, in)`` that every
+    member reads (the first layer); the output is ``(batch, n_members, units)``.
+    Input scales start at random signs and output scales at one: a member's
+    input has the variance of the shared network's, which keeps SELU's
+    self-normalization at initialization. Its variables are created in the
+    order ``kernel, bias, input_scale, output_scale`` (:func:`initial_values`).
+    """
+
+    def __init__(self, units, n_members, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.n_members = int(units), int(n_members)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        inputs = int(input_shape[-1])
+        k = self.n_members
+        self.kernel = self.add_weight(name="kernel", shape=(inputs, self.units), initializer=numpy_zeros)
+        self.bias = self.add_weight(name="bias", shape=(k, self.units), initializer=numpy_zeros)
+        self.input_scale = self.add_weight(name="input_scale", shape=(k, inputs), initializer=numpy_zeros)
+        self.output_scale = self.add_weight(name="output_scale", shape=(k, self.units), initializer=numpy_zeros)
+
+    def call(self, inputs):
+        if len(inputs.shape) == 2:  # every member reads the same row
+            inputs = keras.ops.expand_dims(inputs, 1)
+        out = keras.ops.matmul(inputs * self.input_scale, self.kernel)
+        return self.activation(out * self.output_scale + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n_members, self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            units=self.units, n_members=self.n_members, activation=keras.activations.serialize(self.activation)
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="sksnn")
+class MemberMean(keras.layers.Layer):
+    """The mean of the members' outputs (probabilities, predictions): the packed ensemble's prediction."""
+
+    def call(self, inputs):
+        return keras.ops.mean(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
 
 
 def _seeded_initializer(name, seed):
@@ -100,13 +157,29 @@ def _kernel_values(name, shape, dtype, seed):
     return (values * np.sqrt(scale)).astype(dtype)
 
 
+def member_signs(n_members, width, seed):
+    """A packed layer's initial input scales: random signs, one row per member."""
+    return np.where(np.random.RandomState([seed, 1]).rand(n_members, width) < 0.5, -1.0, 1.0)
+
+
 def initial_values(
-    n_features, n_outputs, hidden_layer_sizes, *, kernel_initializer, dropout, dtype, seed, output_initializer=None
+    n_features,
+    n_outputs,
+    hidden_layer_sizes,
+    *,
+    kernel_initializer,
+    dropout,
+    dtype,
+    seed,
+    output_initializer=None,
+    n_members=1,
 ):
     """The initial values of ``build_snn(..., seed=seed).variables``, without building a model.
 
     Building a 20-layer Keras model costs about a second of Python; a reused
-    (pooled) network only needs the fresh numbers.
+    (pooled) network only needs the fresh numbers. A packed ensemble's
+    members share each kernel and start with zero biases, random-sign input
+    scales and unit output scales (:class:`PackedDense`).
     """
     seeds = _layer_seeds(seed, len(hidden_layer_sizes))
     sizes = [n_features, *(int(u) for u in hidden_layer_sizes), int(n_outputs)]
@@ -115,7 +188,11 @@ def initial_values(
         is_output = i == len(sizes) - 2
         name = (output_initializer or kernel_initializer) if is_output else kernel_initializer
         kernel = _kernel_values(name, (fan_in, units), dtype, kernel_seed)
-        values += [kernel, np.zeros(units, dtype=dtype)]
+        if n_members == 1:
+            values += [kernel, np.zeros(units, dtype=dtype)]
+        else:
+            signs = member_signs(n_members, fan_in, kernel_seed).astype(dtype)
+            values += [kernel, np.zeros((n_members, units), dtype=dtype), signs, np.ones((n_members, units), dtype)]
         if dropout > 0 and not is_output:
             values.append(np.array([seeds[2 * i + 1], 0]))  # a SeedGenerator's initial state
     return values
@@ -134,6 +211,8 @@ def build_snn(
     seed=None,
     name="snn",
     output_initializer=None,
+    n_members=1,
+    average_members=True,
 ):
     """Build a self-normalizing network: Dense layers only, SELU, LeCun normal.
 
@@ -170,6 +249,13 @@ def build_snn(
         Keras initializer name for the output layer's kernel; None: the
         ``kernel_initializer``. ``'zeros'`` starts every prediction at the
         same value (the estimators' default).
+    n_members : int, default=1
+        Members of a packed ensemble (:class:`PackedDense` layers, whose
+        members share each kernel); 1 builds plain Dense layers.
+    average_members : bool, default=True
+        With ``n_members > 1``, end with the mean of the members' outputs
+        (:class:`MemberMean`); False keeps each member's, shaped
+        ``(batch, n_members, n_outputs)``, as training needs them.
 
     Returns
     -------
@@ -194,31 +280,29 @@ def build_snn(
     # Kernels start at zero and are then loaded from initial_values: one
     # drawing for built and pooled networks (see _kernel_values for why NumPy).
     layers = [keras.Input(shape=(n_features,), dtype=dtype)]
-    for i, units in enumerate(hidden_layer_sizes):
-        layers.append(
-            keras.layers.Dense(
-                int(units),
-                activation=KERAS_ACTIVATIONS.get(activation, activation),
-                kernel_initializer=numpy_zeros,
-                bias_initializer=numpy_zeros,
-                dtype=dtype,
-                name=f"hidden_{i}",
-            )
+
+    def dense(units, activation, name):
+        activation = KERAS_ACTIVATIONS.get(activation, activation)
+        if n_members > 1:
+            return PackedDense(units, n_members, activation=activation, dtype=dtype, name=name)
+        return keras.layers.Dense(
+            int(units),
+            activation=activation,
+            kernel_initializer=numpy_zeros,
+            bias_initializer=numpy_zeros,
+            dtype=dtype,
+            name=name,
         )
+
+    for i, units in enumerate(hidden_layer_sizes):
+        layers.append(dense(units, activation, f"hidden_{i}"))
         if dropout > 0:
             layers.append(
                 keras.layers.AlphaDropout(dropout, seed=int(seeds[2 * i + 1]), dtype=dtype, name=f"alpha_dropout_{i}")
             )
-    layers.append(
-        keras.layers.Dense(
-            int(n_outputs),
-            activation=KERAS_ACTIVATIONS.get(output_activation, output_activation),
-            kernel_initializer=numpy_zeros,
-            bias_initializer=numpy_zeros,
-            dtype=dtype,
-            name="output",
-        )
-    )
+    layers.append(dense(n_outputs, output_activation, "output"))
+    if n_members > 1 and average_members:
+        layers.append(MemberMean(dtype=dtype, name="member_mean"))
     model = keras.Sequential(layers, name=name)
     values = initial_values(
         n_features,
@@ -229,6 +313,7 @@ def build_snn(
         dtype=dtype,
         seed=seed,
         output_initializer=output_initializer,
+        n_members=n_members,
     )
     assign_values(model.variables, values)
     # The layers report (and a saved model re-creates) the initializer the kernels were drawn from.
@@ -241,8 +326,8 @@ def build_snn(
 
 
 def dense_layers(model):
-    """The Dense layers of ``model``, input to output."""
-    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    """The Dense (or packed Dense) layers of ``model``, input to output."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense | PackedDense)]
 
 
 def variable_values(variables):
@@ -269,4 +354,22 @@ def set_dense_weights(model, coefs, intercepts):
     assign_values(
         [v for layer in layers for v in (layer.kernel, layer.bias)],
         [w for pair in zip(coefs, intercepts, strict=True) for w in pair],
+    )
+
+
+def get_member_scales(model):
+    """A packed ensemble's input and output scales of each layer (two lists of NumPy arrays), or None."""
+    layers = dense_layers(model)
+    if not isinstance(layers[0], PackedDense):
+        return None
+    input_scales = variable_values(layer.input_scale for layer in layers)
+    return input_scales, variable_values(layer.output_scale for layer in layers)
+
+
+def set_member_scales(model, members):
+    """Load ``(input_scales, output_scales)`` into the packed layers of ``model``."""
+    layers = dense_layers(model)
+    assign_values(
+        [v for layer in layers for v in (layer.input_scale, layer.output_scale)],
+        [w for pair in zip(*members, strict=True) for w in pair],
     )

@@ -236,11 +236,27 @@ def _check_network(estimator, path):
             raise ValueError(f"{path!s} describes an inconsistent numerical embedding.") from None
         inputs = embedding.n_features_out_ if embedding.n_features_in_ == inputs else -1
     widths = [inputs] + [c.shape[1] for c in coefs]
+    members = estimator._members()  # a packed ensemble's scales, or None
+    try:
+        n_members = () if members is None else (len(members[0][0]),)
+    except (TypeError, IndexError, KeyError):
+        raise ValueError(f"{path!s} describes an inconsistent network (member scales).") from None
     consistent = (
         len(coefs) == len(intercepts) == estimator.n_layers_ - 1
         and all(c.ndim == 2 and c.shape[0] == w for c, w in zip(coefs, widths))
-        and all(b.shape == (c.shape[1],) for b, c in zip(intercepts, coefs))
+        and all(b.shape == (*n_members, c.shape[1]) for b, c in zip(intercepts, coefs))
         and widths[-1] == estimator.n_outputs_
     )
+    if members is not None:
+        input_scales, output_scales = members
+        consistent = (
+            consistent
+            and n_members[0] == estimator.n_members
+            and len(input_scales) == len(output_scales) == len(coefs)
+            and all(np.shape(r) == (*n_members, c.shape[0]) for r, c in zip(input_scales, coefs))
+            and all(np.shape(s) == (*n_members, c.shape[1]) for s, c in zip(output_scales, coefs))
+        )
+    elif getattr(estimator, "n_members", 1) != 1:
+        consistent = False
     if not consistent:
         raise ValueError(f"{path!s} describes an inconsistent network (weight shapes do not chain).")

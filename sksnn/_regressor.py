@@ -161,6 +161,16 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     n_bins : int >= 2, default=16
         Most quantile bins per feature of ``numerical_embedding``.
 
+    n_members : int >= 1, default=1
+        Members of a packed ensemble inside the one network (not in MLP;
+        BatchEnsemble as in TabM, Gorishniy et al. 2024): the members share
+        every kernel, and member ``i`` has its own scale of each layer's
+        inputs and outputs and its own bias, ``((h * r_i) @ W) * s_i + b_i``.
+        Training minimizes the mean of the members' losses; predictions
+        average the members' outputs (probabilities, values). A fit costs
+        about ``n_members`` times the work of one network. 1 trains one
+        network; ``solver='lbfgs'`` needs 1.
+
     loss : {'squared_error', 'poisson'}, default='squared_error'
         MLP's losses: half the squared error, or half the Poisson deviance
         with a log link (the output is ``exp`` of the last layer; the target
@@ -198,7 +208,13 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         numerical embedding, its components.
 
     intercepts_ : list of ndarray
-        Bias of each Dense layer, input to output.
+        Bias of each Dense layer, input to output: of shape ``(units,)``, or
+        ``(n_members, units)`` for a packed ensemble.
+
+    member_input_scales_, member_output_scales_ : list of ndarray or None
+        A packed ensemble's (``n_members > 1``) scales of each layer's
+        inputs, shaped ``(n_members, inputs)``, and outputs,
+        ``(n_members, units)``, input to output; None for one network.
 
     scaler_ : StandardScaler or None
         The fitted feature scaler (None when ``standardize=False``), of the
@@ -289,6 +305,7 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         max_fun=15000,
         numerical_embedding="auto",
         n_bins=16,
+        n_members=1,
         loss="squared_error",
     ):
         self.loss = loss
@@ -322,6 +339,7 @@ class SNNRegressor(RegressorMixin, BaseSNN):
             max_fun=max_fun,
             numerical_embedding=numerical_embedding,
             n_bins=n_bins,
+            n_members=n_members,
         )
 
     # ------------------------------------------------------------------ hooks

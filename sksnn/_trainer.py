@@ -27,14 +27,17 @@ from keras import ops  # noqa: E402
 
 from ._blocks import STREAM_BLOCK_BYTES, rows_per_block  # noqa: E402
 from ._distribution import StrategyReplicas, data_parallel  # noqa: E402
-from ._losses import LOSSES  # noqa: E402
+from ._losses import LOSSES, MemberMeanLoss  # noqa: E402
 from ._network import (  # noqa: E402
+    PackedDense,
     assign_values,
     build_snn,
     dense_layers,
     get_dense_weights,
+    get_member_scales,
     initial_values,
     set_dense_weights,
+    set_member_scales,
     variable_values,
 )
 from ._optimizers import SGD, Adam, AdamW, Nadam, RMSprop  # noqa: E402
@@ -158,12 +161,21 @@ class TrainingNetwork(keras.Model):
       go in and out in the data's shapes (:meth:`dense_weights`).
     - One compiled call trains a chunk of batches that may span epochs and
       stops where MLP's rule stops (:meth:`chunk_trainer`).
+    - A packed ensemble (``PackedDense`` layers) gives each member's logits;
+      its loss is the mean of the members' (``MemberMeanLoss``).
     """
 
     def __init__(self, network, alpha, loss, **kwargs):
         super().__init__(**kwargs)
         self.network = network
+        self._kernels_of = dense_layers(network)
+        first = self._kernels_of[0]
+        self.n_members = first.n_members if isinstance(first, PackedDense) else 1
         self.data_loss = LOSSES[loss](self.dtype_policy.compute_dtype)  # in the network's dtype
+        if self.n_members > 1:
+            self.data_loss = MemberMeanLoss(
+                self.data_loss, reduction="mean_with_sample_weight", dtype=self.dtype_policy.compute_dtype
+            )
         self.softmax_outputs = loss == "categorical"
         self.penalized = alpha > 0
         variable_dtype = self.dtype_policy.variable_dtype
@@ -177,7 +189,6 @@ class TrainingNetwork(keras.Model):
             np.zeros(self.output_width), trainable=False, dtype=variable_dtype, name="class_logit_offset"
         )
         self.loss_tracker = keras.metrics.Mean(name="loss", dtype=variable_dtype)
-        self._kernels_of = dense_layers(network)
         self.chunk_functions = {}  # compiled with XLA or not -> the chunk function (the backend's loop fills it)
         self.pool_key = None  # what decides the compiled step, besides the shapes (see trainer_for)
         self.data_parallel = data_parallel()  # the devices a batch is split over, or None
@@ -194,8 +205,8 @@ class TrainingNetwork(keras.Model):
         self.class_logit_offset.assign(offset.astype(self.class_logit_offset.dtype))
 
     def training_work(self, rows):
-        """Multiply-adds of training on ``rows`` rows (forward and backward: 3 per weight and row)."""
-        return 3 * rows * sum(int(np.prod(layer.kernel.shape)) for layer in self._kernels_of)
+        """Multiply-adds of training on ``rows`` rows (forward and backward: 3 per weight, row and member)."""
+        return 3 * rows * self.n_members * sum(int(np.prod(layer.kernel.shape)) for layer in self._kernels_of)
 
     def traced_variables(self):
         """Every variable a traced train step may capture, in an order that depends only on the architecture.
@@ -218,18 +229,34 @@ class TrainingNetwork(keras.Model):
         )
 
     def dense_weights(self):
-        """``(coefs, intercepts)`` in the data's shapes, as NumPy arrays."""
+        """``(coefs, intercepts, members)`` in the data's shapes, as NumPy arrays.
+
+        ``members`` is None, or a packed ensemble's ``(input_scales,
+        output_scales)`` of each layer (``_network.get_member_scales``).
+        """
         coefs, intercepts = get_dense_weights(self.network)
         coefs[0] = coefs[0][: self.n_features]
-        coefs[-1], intercepts[-1] = coefs[-1][:, : self.n_outputs], intercepts[-1][: self.n_outputs]
-        return coefs, intercepts
+        coefs[-1], intercepts[-1] = coefs[-1][:, : self.n_outputs], intercepts[-1][..., : self.n_outputs]
+        members = get_member_scales(self.network)
+        if members is not None:
+            members[0][0] = members[0][0][:, : self.n_features]
+            members[1][-1] = members[1][-1][:, : self.n_outputs]
+        return coefs, intercepts, members
 
-    def load_dense_weights(self, coefs, intercepts):
-        """Load kernels and biases given in the data's shapes."""
+    def load_dense_weights(self, coefs, intercepts, members=None):
+        """Load kernels, biases (and a packed ensemble's scales) given in the data's shapes."""
         layers = dense_layers(self.network)
         padded_coefs = [_embed(w, layer.kernel.shape) for w, layer in zip(coefs, layers, strict=True)]
         padded_intercepts = [_embed(b, layer.bias.shape) for b, layer in zip(intercepts, layers, strict=True)]
         set_dense_weights(self.network, padded_coefs, padded_intercepts)
+        if members is not None:
+            set_member_scales(
+                self.network,
+                (
+                    [_embed(r, layer.input_scale.shape) for r, layer in zip(members[0], layers, strict=True)],
+                    [_embed(s, layer.output_scale.shape) for s, layer in zip(members[1], layers, strict=True)],
+                ),
+            )
 
     def chunk_trainer(self, work_rows):
         """What trains a chunk of batches, the epochs' ends and MLP's stopping rule included.
@@ -441,7 +468,10 @@ def trainer_for(
     if trainer is None:
         graph = dict(spec)
         graph["activation"] = BACKEND_LOOP.TRAINING_ACTIVATIONS.get(spec["activation"], spec["activation"])
-        network = build_snn(input_width, output_width, output_activation="identity", dtype=dtype, seed=seed, **graph)
+        network = build_snn(
+            input_width, output_width, output_activation="identity", dtype=dtype, seed=seed, average_members=False,
+            **graph,
+        )  # fmt: skip
         trainer = _compile(
             network,
             loss=loss,
@@ -458,7 +488,9 @@ def trainer_for(
         trainer.alpha.assign(alpha)
     # The data's own shapes draw the initial values (LeCun's variance is
     # 1 / fan_in of the real inputs); the padding starts, and stays, at zero.
-    initialization = {k: spec[k] for k in ("hidden_layer_sizes", "kernel_initializer", "output_initializer", "dropout")}
+    initialization = {
+        k: spec[k] for k in ("hidden_layer_sizes", "kernel_initializer", "output_initializer", "dropout", "n_members")
+    }
     trainer.load_values(initial_values(n_features, n_outputs, dtype=dtype, seed=seed, **initialization))
     trainer.use_for(n_features, n_outputs)
     try:

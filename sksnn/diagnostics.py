@@ -33,7 +33,8 @@ def layer_statistics(estimator, X):
         ``"layer"`` (1 for the first hidden layer), ``"units"``, ``"pre_mean"``
         and ``"pre_std"`` (of the pre-activations ``h @ W + b``), ``"mean"``
         and ``"std"`` (of the activations), each over all samples and units
-        of the layer. ``pandas.DataFrame(statistics)`` makes a table of it.
+        of the layer (of a packed ensemble: and all its members).
+        ``pandas.DataFrame(statistics)`` makes a table of it.
 
     See Also
     --------
@@ -60,9 +61,12 @@ def layer_statistics(estimator, X):
         X = standardize(X, estimator.scaler_.mean_, estimator.scaler_.scale_)
     activation = NUMPY_ACTIVATIONS[estimator.activation]
     rows = {key: [] for key in ("layer", "units", "pre_mean", "pre_std", "mean", "std")}
-    layers = hidden_layers(X, estimator.coefs_, estimator.intercepts_, activation, keep_pre_activations=True)
+    layers = hidden_layers(
+        X, estimator.coefs_, estimator.intercepts_, activation, keep_pre_activations=True,
+        members=estimator._members(),
+    )  # fmt: skip
     for depth, (pre, hidden) in enumerate(layers, start=1):
-        for key, value in zip(rows, (depth, hidden.shape[1], pre.mean(), pre.std(), hidden.mean(), hidden.std())):
+        for key, value in zip(rows, (depth, hidden.shape[-1], pre.mean(), pre.std(), hidden.mean(), hidden.std())):
             rows[key].append(value)
     return {key: np.asarray(values) for key, values in rows.items()}
 

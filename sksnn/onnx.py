@@ -12,7 +12,8 @@ The graph is what ``predict`` and ``predict_proba`` compute, from
 embedding (Gather, Sub, Div, Max, Min, Concat), standardization, the Dense
 layers and their activations (SELU with sksnn's constants), the output
 activation (softmax, logistic, identity, or ``exp`` for ``loss='poisson'``),
-then the class labels (any int, bool or string labels; binary, multiclass
+for a packed ensemble each member's (its scales broadcast over a leading
+member axis) and their mean (ReduceMean), then the class labels (any int, bool or string labels; binary, multiclass
 and multilabel) or the regressor's target scaling. It computes in the input's
 type: ``FloatTensorType`` (float32) or ``DoubleTensorType`` (float64), the
 weights cast to it. Classifiers take scikit-learn classifiers' options
@@ -112,13 +113,26 @@ class _Graph:
         self.container.add_node(op_type, list(inputs), output, name=name, op_version=_OPSETS[op_type], **attributes)
         return output
 
+    def member_mean(self, x):
+        """The mean over the leading (member) axis: ReduceMean, its axes an input from opset 18 on."""
+        from skl2onnx.proto import onnx_proto
+
+        if self.container.target_opset is not None and self.container.target_opset >= 18:
+            axes = self.constant([0], "member_axis", proto=onnx_proto.TensorProto.INT64, dtype=np.int64)
+            output = self.scope.get_unique_variable_name("reducemean")
+            name = self.scope.get_unique_operator_name("ReduceMean")
+            self.container.add_node("ReduceMean", [x, axes], output, name=name, op_version=18, keepdims=0)
+            return output
+        return self.node("ReduceMean", [x], axes=[0], keepdims=0)
+
 
 # The opset from which each operator has the semantics used here (numpy
-# broadcasting: 7; Max and Min broadcasting: 8; Softmax over one axis: 13).
+# broadcasting: 7; Max and Min broadcasting: 8; Softmax over one axis: 13;
+# ReduceMean's axes an attribute: up to 17).
 _OPSETS = {
     "Add": 7, "Sub": 7, "Mul": 7, "Div": 7, "Max": 8, "Min": 8, "MatMul": 9, "Exp": 6, "Relu": 6, "Tanh": 6,
     "Sigmoid": 6, "Selu": 6, "Softmax": 13, "ArgMax": 11, "Gather": 11, "Concat": 11, "Cast": 9, "Greater": 9,
-    "Identity": 1,
+    "Identity": 1, "ReduceMean": 13,
 }  # fmt: skip
 
 
@@ -174,10 +188,19 @@ def _network_output(scope, operator, container):
         x = graph.node("Sub", [x, graph.constant(model.scaler_.mean_, "mean")])
         x = graph.node("Div", [x, graph.constant(model.scaler_.scale_, "scale")])
     last = len(model.coefs_) - 1
+    members = model._members()
     for i, (kernel, bias) in enumerate(zip(model.coefs_, model.intercepts_)):
-        x = graph.node("MatMul", [x, graph.constant(kernel, f"coefficient{i}")])
-        x = graph.node("Add", [x, graph.constant(bias, f"intercept{i}")])
+        if members is None:
+            x = graph.node("MatMul", [x, graph.constant(kernel, f"coefficient{i}")])
+            x = graph.node("Add", [x, graph.constant(bias, f"intercept{i}")])
+        else:  # each member's ((x * r) @ W) * s + b, as _inference._dense: (n_members, rows, units)
+            x = graph.node("Mul", [x, graph.constant(members[0][i][:, None, :], f"input_scale{i}")])
+            x = graph.node("MatMul", [x, graph.constant(kernel, f"coefficient{i}")])
+            x = graph.node("Mul", [x, graph.constant(members[1][i][:, None, :], f"output_scale{i}")])
+            x = graph.node("Add", [x, graph.constant(bias[:, None, :], f"intercept{i}")])
         x = _activation(graph, x, model.out_activation_ if i == last else model.activation)
+    if members is not None:  # the members' mean: the ensemble's prediction
+        x = graph.member_mean(x)
     return graph, x
 
 

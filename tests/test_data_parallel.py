@@ -64,13 +64,16 @@ cases = {
                                              early_stopping=True, random_state=0), (X, y, weights), 1),
     "partial_fit": (lambda: SNNRegressor(hidden_layer_sizes=(16,), batch_size=32, random_state=0),
                     make_regression(300, 8, random_state=0), 3),
+    "packed ensemble": (lambda: SNNClassifier(hidden_layer_sizes=(16, 16), n_members=4, batch_size=64,
+                                              max_iter=20, random_state=0), (X, y, weights), 1),
     # full-batch, on one device (a Keras loss under a TensorFlow strategy halved it)
     "lbfgs": (lambda: SNNClassifier(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=30, random_state=0),
               (X, y, weights), 1),
 }
 for name, (make, data, calls) in cases.items():
     one, two = fit(False, make, data, calls), fit(True, make, data, calls)
-    gap = max(np.abs(a - b).max() for a, b in zip(one.coefs_ + one.intercepts_, two.coefs_ + two.intercepts_))
+    weights_of = lambda m: m.coefs_ + m.intercepts_ + (m.member_input_scales_ or []) + (m.member_output_scales_ or [])
+    gap = max(np.abs(a - b).max() for a, b in zip(weights_of(one), weights_of(two)))
     loss_gap = abs(one.loss_ - two.loss_)
     print(f"{name}: epochs {one.n_iter_} {two.n_iter_}, largest weight gap {gap:.1e}, loss gap {loss_gap:.1e}")
     assert one.n_iter_ == two.n_iter_ and gap < 1e-10 and abs(one.loss_ - two.loss_) < 1e-10, name
