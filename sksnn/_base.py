@@ -176,6 +176,33 @@ def _member_attributes(members):
     return {"member_input_scales_": input_scales, "member_output_scales_": output_scales}
 
 
+def _in_step_embedding(X, standardization):
+    """``(X's own rows, their standardization, components)`` for a train step that encodes.
+
+    ``X`` is the network's input, ``EmbeddedRows`` when there is an
+    embedding; ``components`` is None without one, else ``(column, affine)``
+    (``_trainer.TrainingNetwork.use_components``): each component
+    ``(clip((x - lower) / width, 0, 1) - mean) / scale`` written for the
+    standardized column ``z = (x - x_mean) / x_scale`` it encodes, as
+    ``clip(z * a + b, 0, 1) * c + d``.
+    """
+    if not isinstance(X, EmbeddedRows):
+        return X, standardization, None
+    encoding, n_features = X.encoding, X.array.shape[1]
+    dtype = X.dtype
+    if standardization is None:
+        x_mean, x_scale = np.zeros(n_features), np.ones(n_features)
+        mean, scale = np.zeros(X.shape[1] - n_features), np.ones(X.shape[1] - n_features)
+    else:
+        (x_mean, mean), (x_scale, scale) = (np.split(np.asarray(v, np.float64), [n_features]) for v in standardization)
+    column = encoding.feature_index_
+    a = x_scale[column] / encoding.width_
+    b = (x_mean[column] - encoding.lower_) / encoding.width_
+    affine = np.stack([a, b, 1.0 / scale, -mean / scale]).astype(dtype)
+    own = None if standardization is None else (x_mean.astype(dtype), x_scale.astype(dtype))
+    return X.array, own, (column, affine)
+
+
 def _check_finite(weights):
     members = weights[2] if len(weights) > 2 and weights[2] is not None else ((), ())
     if not all(np.isfinite(w).all() for w in (*weights[0], *weights[1], *members[0], *members[1])):
@@ -639,11 +666,13 @@ class BaseSNN(BaseEstimator, ABC):
             "n_members": int(self.n_members),
         }
         dtype = X_train.dtype.name
+        # A numerical embedding is computed in the train step: the batches hold X's own columns.
+        X_batches, batch_standardization, components = _in_step_embedding(X_train, standardization)
         with (
             precision(dtype),
             trainer_for(
                 architecture,
-                n_features=X_train.shape[1],
+                n_features=X_batches.shape[1],
                 n_outputs=Y_train.shape[1],
                 loss=loss_name,
                 solver=self.solver,
@@ -653,6 +682,7 @@ class BaseSNN(BaseEstimator, ABC):
                 dtype=dtype,
                 seed=init_seed,
                 work_rows=X_train.shape[0] * (1 if incremental else self.max_iter),
+                components=components,
             ) as trainer,
         ):
             if not first_pass:
@@ -696,10 +726,10 @@ class BaseSNN(BaseEstimator, ABC):
             on_loss_alone = validation is None and schedule == "constant"
             interrupted = run_epochs(
                 trainer,
-                X_train,
+                X_batches,
                 Y_train,
                 sw_train,
-                standardization=standardization,
+                standardization=batch_standardization,
                 epochs=1 if incremental else self.max_iter,
                 batch_size=batch_size,
                 shuffle=self.shuffle,

@@ -13,7 +13,10 @@ on a fit's training rows, before the built-in scaler, which then
 standardizes X's columns and the components alike. A feature with fewer than
 three distinct edges (a constant, a one-hot or other binary column) gets no
 components: they would only repeat it. :class:`EmbeddedRows` applies the
-encoding block by block, so X (a memory map included) is never widened whole.
+encoding block by block, so X (a memory map included) is never widened whole:
+for the scaler, the validation rows and ``predict``. Training computes the
+same components inside its compiled step instead (``_trainer``), from X's
+own standardized columns.
 
 No backend is involved: a loaded model encodes its input in NumPy, and
 ``sksnn.onnx`` writes the same steps as ONNX operators.

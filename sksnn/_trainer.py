@@ -79,6 +79,13 @@ def _next_power_of_two(n, smallest):
     return max(smallest, 1 << (int(n) - 1).bit_length())
 
 
+def padded_components(n_components):
+    """The width a numerical embedding's components are compiled with: as the features' (:func:`padded_widths`)."""
+    if not n_components:
+        return 0
+    return n_components if n_components > 512 else _next_power_of_two(n_components, 16)
+
+
 def padded_widths(n_features, n_outputs, loss):
     """The input and output widths a network for this data is compiled with.
 
@@ -163,9 +170,15 @@ class TrainingNetwork(keras.Model):
       stops where MLP's rule stops (:meth:`chunk_trainer`).
     - A packed ensemble (``PackedDense`` layers) gives each member's logits;
       its loss is the mean of the members' (``MemberMeanLoss``).
+    - A numerical embedding is computed in the step (:meth:`call`): the
+      batches hold X's standardized columns only, and the network's input
+      is those columns (padded) followed by the components (padded,
+      ``component_width``). Encoding on the host made every batch
+      ``n_bins`` times wider to gather, standardize and copy: about a
+      quarter of a large fit.
     """
 
-    def __init__(self, network, alpha, loss, **kwargs):
+    def __init__(self, network, alpha, loss, components=0, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self._kernels_of = dense_layers(network)
@@ -183,8 +196,18 @@ class TrainingNetwork(keras.Model):
         # serves every alpha of a grid search and every class count of its
         # padded width (assigned before each fit).
         self.alpha = keras.Variable(float(alpha), trainable=False, dtype=variable_dtype, name="alpha")
-        self.input_width = int(network.inputs[0].shape[-1])
+        self.component_width = int(components)
+        self.input_width = int(network.inputs[0].shape[-1]) - self.component_width  # the batches' width
         self.output_width = int(network.outputs[0].shape[-1])
+        if self.component_width:
+            # Each component's column of X, and its encoding from X's standardized
+            # column: clip(x * scale + shift, 0, 1) * out_scale + out_shift (use_components).
+            self.component_column = keras.Variable(
+                np.zeros(self.component_width, dtype="int32"), trainable=False, dtype="int32", name="component_column"
+            )
+            self.component_affine = keras.Variable(
+                np.zeros((4, self.component_width)), trainable=False, dtype=variable_dtype, name="component_affine"
+            )
         self.class_logit_offset = keras.Variable(
             np.zeros(self.output_width), trainable=False, dtype=variable_dtype, name="class_logit_offset"
         )
@@ -193,14 +216,15 @@ class TrainingNetwork(keras.Model):
         self.pool_key = None  # what decides the compiled step, besides the shapes (see trainer_for)
         self.data_parallel = data_parallel()  # the devices a batch is split over, or None
         self.n_features, self.n_outputs = self.input_width, self.output_width
+        self.n_components = self.component_width
 
     @property
     def metrics(self):
         return [self.loss_tracker]
 
-    def use_for(self, n_features, n_outputs):
+    def use_for(self, n_features, n_outputs, n_components=0):
         """Set the data's real widths for the next fit (the rest of the input and output is padding)."""
-        self.n_features, self.n_outputs = n_features, n_outputs
+        self.n_features, self.n_outputs, self.n_components = n_features, n_outputs, n_components
         offset = np.where(np.arange(self.output_width) < n_outputs, 0.0, _ABSENT_CLASS_LOGIT)
         self.class_logit_offset.assign(offset.astype(self.class_logit_offset.dtype))
 
@@ -222,11 +246,47 @@ class TrainingNetwork(keras.Model):
                 ordered.append(variable)
         return ordered
 
+    def use_components(self, column, affine):
+        """The numerical embedding of the next fit: each component's column and its ``(4, n_components)`` affine.
+
+        Padding components (column 0, affine 0) are zeros, as padding features are.
+        """
+        padded_column = np.zeros(self.component_width, dtype="int32")
+        padded_column[: len(column)] = column
+        self.component_column.assign(padded_column)
+        self.component_affine.assign(_embed(np.asarray(affine), (4, self.component_width)))
+
+    def _input_axis(self, value, axis, padded):
+        """``value`` (the data's inputs along ``axis``: features, then components) in the network's input layout."""
+        value = np.asarray(value)
+        features, components = np.split(value, [self.n_features], axis=axis)
+        if not self.component_width:
+            return _embed(value, padded)
+        shape = list(padded)
+        shape[axis] = self.input_width
+        first = _embed(features, shape)
+        shape[axis] = self.component_width
+        return np.concatenate([first, _embed(components, shape)], axis=axis)
+
+    def _data_axis(self, value, axis):
+        """The inverse of :meth:`_input_axis`: the real features' and components' entries along ``axis``."""
+        value = np.asarray(value)
+        index = np.r_[0 : self.n_features, self.input_width : self.input_width + self.n_components]
+        return np.take(value, index, axis=axis)
+
+    def _place(self, variable, value):
+        """``value``, in the data's shape, padded to ``variable``'s (the first layer's inputs laid out for it)."""
+        first = self._kernels_of[0]
+        if variable is first.kernel:
+            return self._input_axis(value, 0, variable.shape)
+        if variable is getattr(first, "input_scale", None):
+            return self._input_axis(value, 1, variable.shape)
+        return _embed(value, variable.shape)
+
     def load_values(self, values):
         """Load the network's variables from values in the data's shapes (``_network.initial_values``)."""
-        assign_values(
-            self.network.variables, [_embed(v, w.shape) for w, v in zip(self.network.variables, values, strict=True)]
-        )
+        variables = self.network.variables
+        assign_values(variables, [self._place(w, v) for w, v in zip(variables, values, strict=True)])
 
     def dense_weights(self):
         """``(coefs, intercepts, members)`` in the data's shapes, as NumPy arrays.
@@ -235,25 +295,25 @@ class TrainingNetwork(keras.Model):
         output_scales)`` of each layer (``_network.get_member_scales``).
         """
         coefs, intercepts = get_dense_weights(self.network)
-        coefs[0] = coefs[0][: self.n_features]
+        coefs[0] = self._data_axis(coefs[0], 0)
         coefs[-1], intercepts[-1] = coefs[-1][:, : self.n_outputs], intercepts[-1][..., : self.n_outputs]
         members = get_member_scales(self.network)
         if members is not None:
-            members[0][0] = members[0][0][:, : self.n_features]
+            members[0][0] = self._data_axis(members[0][0], 1)
             members[1][-1] = members[1][-1][:, : self.n_outputs]
         return coefs, intercepts, members
 
     def load_dense_weights(self, coefs, intercepts, members=None):
         """Load kernels, biases (and a packed ensemble's scales) given in the data's shapes."""
-        layers = dense_layers(self.network)
-        padded_coefs = [_embed(w, layer.kernel.shape) for w, layer in zip(coefs, layers, strict=True)]
+        layers = self._kernels_of
+        padded_coefs = [self._place(layer.kernel, w) for w, layer in zip(coefs, layers, strict=True)]
         padded_intercepts = [_embed(b, layer.bias.shape) for b, layer in zip(intercepts, layers, strict=True)]
         set_dense_weights(self.network, padded_coefs, padded_intercepts)
         if members is not None:
             set_member_scales(
                 self.network,
                 (
-                    [_embed(r, layer.input_scale.shape) for r, layer in zip(members[0], layers, strict=True)],
+                    [self._place(layer.input_scale, r) for r, layer in zip(members[0], layers, strict=True)],
                     [_embed(s, layer.output_scale.shape) for s, layer in zip(members[1], layers, strict=True)],
                 ),
             )
@@ -293,6 +353,11 @@ class TrainingNetwork(keras.Model):
         return BACKEND_LOOP.chunk_trainer(self, costly=self.training_work(work_rows) >= _COMPILE_WORTH)
 
     def call(self, inputs, training=False):
+        if self.component_width:  # the numerical embedding of the standardized columns, standardized
+            scale, shift, out_scale, out_shift = ops.unstack(ops.cast(self.component_affine, inputs.dtype), 4)
+            components = ops.take(inputs, self.component_column, axis=1) * scale + shift
+            components = ops.clip(components, 0.0, 1.0) * out_scale + out_shift
+            inputs = ops.concatenate([inputs, components], axis=1)
         return self.network(inputs, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -331,8 +396,8 @@ def set_optimizer_state(trainer, state):
     assign_values(variables, state)
 
 
-def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype):
-    trainer = TrainingNetwork(network, alpha, loss, dtype=dtype)
+def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype, components=0):
+    trainer = TrainingNetwork(network, alpha, loss, components=components, dtype=dtype)
     trainer.compile(optimizer=OPTIMIZERS[solver](learning_rate=learning_rate, **solver_params), jit_compile="auto")
     # sksnn's own loop trains (chunk_trainer), but Keras' train_step needs what
     # its fit builds first (the compiled loss and metrics): a fit of no epoch
@@ -422,6 +487,7 @@ def trainer_for(
     dtype,
     seed,
     work_rows,
+    components=None,
 ):
     """A compiled :class:`TrainingNetwork` for data of these widths, freshly initialized from ``seed``.
 
@@ -437,10 +503,17 @@ def trainer_for(
     stays below what a compilation costs: one fit per data set of a collection
     then compiles a few networks instead of one per data set, while a large
     fit compiles its own.
+
+    ``components``, a numerical embedding the step computes, is ``(column,
+    affine)`` of :meth:`TrainingNetwork.use_components` (None: none); the
+    network's input is then ``n_features`` columns and ``len(column)``
+    components, and the batches hold the ``n_features`` columns.
     """
     # Keras' optimizers refuse an int learning rate; scikit-learn accepts any Real.
     learning_rate, alpha = float(learning_rate), float(alpha)
     input_width, output_width = padded_widths(n_features, n_outputs, loss)
+    n_components = 0 if components is None else len(components[0])
+    component_width = padded_components(n_components)
     spec = {**spec, "hidden_layer_sizes": tuple(spec["hidden_layer_sizes"])}
     key = (
         keras.backend.backend(),
@@ -451,14 +524,19 @@ def trainer_for(
         alpha > 0,  # alpha's and the learning rate's values are variables: not part of the compiled step
         dtype,
         None if (parallel := data_parallel()) is None else parallel.key,
+        n_components > 0,  # a step that encodes
     )
     sizes = spec["hidden_layer_sizes"]
 
     def padding_cost(trainer):
         """The multiply-adds ``trainer``'s extra width would add to this fit; None if it cannot serve."""
         extra_inputs, extra_outputs = trainer.input_width - input_width, trainer.output_width - output_width
+        extra_components = trainer.component_width - component_width
         if not 0 <= extra_inputs <= 3 * input_width or not 0 <= extra_outputs <= 3 * output_width:
             return None
+        if not 0 <= extra_components <= 3 * component_width:
+            return None
+        extra_inputs += extra_components
         if extra_outputs and loss != "categorical":  # only softmax outputs can hold absent classes
             return None
         cost = 3 * (extra_inputs * sizes[0] + extra_outputs * sizes[-1]) * work_rows  # forward and backward
@@ -469,8 +547,8 @@ def trainer_for(
         graph = dict(spec)
         graph["activation"] = BACKEND_LOOP.TRAINING_ACTIVATIONS.get(spec["activation"], spec["activation"])
         network = build_snn(
-            input_width, output_width, output_activation="identity", dtype=dtype, seed=seed, average_members=False,
-            **graph,
+            input_width + component_width, output_width, output_activation="identity", dtype=dtype, seed=seed,
+            average_members=False, **graph,
         )  # fmt: skip
         trainer = _compile(
             network,
@@ -480,6 +558,7 @@ def trainer_for(
             learning_rate=learning_rate,
             alpha=alpha,
             dtype=dtype,
+            components=component_width,
         )
         trainer.pool_key = key
     else:
@@ -491,8 +570,11 @@ def trainer_for(
     initialization = {
         k: spec[k] for k in ("hidden_layer_sizes", "kernel_initializer", "output_initializer", "dropout", "n_members")
     }
-    trainer.load_values(initial_values(n_features, n_outputs, dtype=dtype, seed=seed, **initialization))
-    trainer.use_for(n_features, n_outputs)
+    trainer.use_for(n_features, n_outputs, n_components)
+    if components is not None:
+        trainer.use_components(*components)
+    n_inputs = n_features + n_components
+    trainer.load_values(initial_values(n_inputs, n_outputs, dtype=dtype, seed=seed, **initialization))
     try:
         yield trainer
     finally:

@@ -174,3 +174,45 @@ def test_early_stopping_auto_keeps_the_weights_of_the_lowest_validation_loss(mon
     again.fit(X, y)
     for kept, refit in zip(est.coefs_, again.coefs_):
         np.testing.assert_allclose(kept, refit, rtol=1e-6, atol=1e-9)
+
+
+ENCODED = np.column_stack([X, np.random.RandomState(1).uniform(size=(400, 4))])
+
+
+@pytest.mark.parametrize("n_members", [1, 3])
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("estimator", [SNNClassifier, SNNRegressor])
+def test_the_train_step_encodes_as_the_host_would(estimator, standardize, n_members):
+    # The step computes the components from X's standardized columns; a fit on X
+    # encoded beforehand (no embedding) trains the same network on the same numbers.
+    y = (ENCODED[:, 0] + ENCODED[:, 1] > 1).astype(int) if estimator is SNNClassifier else ENCODED[:, 0] ** 2
+    params = {**FAST, "max_iter": 6, "n_bins": 8, "standardize": standardize, "n_members": n_members}
+    in_step = estimator(numerical_embedding="piecewise_linear", **params).fit(ENCODED, y)
+    on_host = estimator(numerical_embedding=None, **params).fit(in_step.embedding_.transform(ENCODED), y)
+    assert in_step.coefs_[0].shape == on_host.coefs_[0].shape == (in_step.embedding_.n_features_out_, 8)
+    for a, b in zip(in_step.coefs_ + in_step.intercepts_, on_host.coefs_ + on_host.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert in_step.loss_ == pytest.approx(on_host.loss_, rel=1e-12)
+
+
+def test_the_batches_hold_xs_columns_and_a_pooled_network_pads_the_components():
+    from sksnn import _trainer
+
+    _trainer._POOL.clear()
+    y = ENCODED[:, 0] ** 2
+    params = {**FAST, "n_bins": 8, "numerical_embedding": "piecewise_linear", "shuffle": False}
+    wide = SNNRegressor(**params).fit(ENCODED, y)  # 8 columns: 6 of them get components
+    (key, trainer), *_ = _trainer._POOL._idle[-1:]
+    n_components = len(wide.embedding_.feature_index_)
+    assert key[-1] is True and trainer.input_width == 16
+    assert trainer.component_width == _trainer.padded_components(n_components) >= n_components
+    # A narrower data set trains in that network (its columns and components padded)...
+    narrow_X = ENCODED[:, [0, 1, 4]]
+    pooled = SNNRegressor(**params).fit(narrow_X, y)
+    assert _trainer._POOL._idle[-1][1] is trainer
+    # ... exactly as in a network of its own widths.
+    _trainer._POOL.clear()
+    own = SNNRegressor(**params).fit(narrow_X, y)
+    assert _trainer._POOL._idle[-1][1] is not trainer
+    for a, b in zip(pooled.coefs_ + pooled.intercepts_, own.coefs_ + own.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
