@@ -189,6 +189,8 @@ def _in_step_embedding(X, standardization):
     if not isinstance(X, EmbeddedRows):
         return X, standardization, None
     encoding, n_features = X.encoding, X.array.shape[1]
+    if not len(encoding.feature_index_):  # binary or constant columns only: nothing to encode
+        return X.array, standardization, None
     dtype = X.dtype
     if standardization is None:
         x_mean, x_scale = np.zeros(n_features), np.ones(n_features)

@@ -216,3 +216,10 @@ def test_the_batches_hold_xs_columns_and_a_pooled_network_pads_the_components():
     assert _trainer._POOL._idle[-1][1] is not trainer
     for a, b in zip(pooled.coefs_ + pooled.intercepts_, own.coefs_ + own.intercepts_):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_an_encoding_without_components_trains_on_x_alone():
+    binary = np.random.RandomState(2).randint(0, 2, (300, 3)).astype(float)
+    est = SNNClassifier(numerical_embedding="piecewise_linear", **FAST).fit(binary, binary[:, 0].astype(int))
+    assert len(est.embedding_.feature_index_) == 0 and est.coefs_[0].shape == (3, 8)
+    assert est.score(binary, binary[:, 0].astype(int)) > 0.5
