@@ -161,6 +161,50 @@ def _summary_line(name, band, s, failed, metric):
     )
 
 
+def against_table(per_candidate, reference, task):
+    """Each other candidate against the candidate ``reference`` (not MLP): the summary, then per data set.
+
+    Ties and the test are ``tabular.compare``'s, with ``reference`` in MLP's place.
+    """
+    metric = "accuracy" if task == "classification" else "rmse"
+    base = {r["dataset"]: r["sksnn"] for r in per_candidate[reference] if "error" not in r["sksnn"]}
+    paired = {
+        name: [{**r, "mlp": base[r["dataset"]]} for r in results if "error" not in r["sksnn"] and r["dataset"] in base]
+        for name, results in per_candidate.items()
+        if name != reference
+    }
+    lines = [
+        f"| candidate | rows | data sets | wins / ties / losses against {reference} | mean {metric} candidate / "
+        f"{reference} | Wilcoxon p (candidate better) | fit time candidate / {reference} |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, results in paired.items():
+        for low, high, band in ((0, np.inf, "all"), *BANDS):
+            in_band = [r for r in results if low <= r["rows"] < high]
+            if in_band:
+                lines.append(_summary_line(name, band, tabular.compare(in_band, task), "", metric))
+    names = list(paired)
+    lines += [
+        "",
+        f"| data set | rows | {metric}: {reference} / " + " / ".join(names) + " / MLP | fit s: "
+        f"{reference} / " + " / ".join(names) + " |",
+        "|---|---|---|---|",
+    ]
+    for r in per_candidate[reference]:
+        if r["dataset"] not in base:
+            continue
+        others = [next(o for o in per_candidate[n] if o["dataset"] == r["dataset"])["sksnn"] for n in names]
+        scores = [base[r["dataset"]], *others]
+        lines.append(
+            f"| {r['dataset']} | {r['rows']} | "
+            + " / ".join(f"{x[metric]:.4f}" if metric in x else "failed" for x in [*scores, r["mlp"]])
+            + " | "
+            + " / ".join(f"{x['fit_s']:.1f}" if "fit_s" in x else "-" for x in scores)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--task", choices=["classification", "regression"], default="classification")
@@ -173,7 +217,17 @@ def main(argv=None):
     parser.add_argument("--halves", type=int, choices=(1, 2), default=1, help="2: the split and its mirror (see above)")
     parser.add_argument("--data-dir", type=pathlib.Path, default=tabular.DEFAULT_DATA)
     parser.add_argument("--out", type=pathlib.Path, help="write the table (.md) and the raw results (.json)")
+    parser.add_argument("--against", help="also compare every candidate with this one, per data set")
+    parser.add_argument(
+        "--report", type=pathlib.Path, help="the tables of an earlier run's .json (with its --task), fitting nothing"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        per_candidate = json.loads(args.report.read_text())["results"]
+        print(summary_table(per_candidate, args.task))
+        if args.against:
+            print(against_table(per_candidate, args.against, args.task))
+        return 0
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
     from joblib import Parallel, delayed
@@ -198,6 +252,8 @@ def main(argv=None):
         + summary_table(per_candidate, args.task)
         + f"\n`{command}`: {time.time() - started:.0f} s, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n"
     )
+    if args.against:
+        page += f"\nAgainst {args.against}:\n\n" + against_table(per_candidate, args.against, args.task)
     print(page, flush=True)
     if args.out:
         args.out.with_suffix(".md").write_text(page)

@@ -122,3 +122,32 @@ def test_pmlb_splits_and_the_defaults_searchs_validation_rows_never_touch_a_test
     for fit_rows, validation_rows in cuts:
         assert len(np.intersect1d(np.concatenate([fit_rows, validation_rows]), test_rows)) == 0
         assert len(fit_rows) + len(validation_rows) == 75 and len(validation_rows) == 15
+
+
+def test_the_defaults_search_compares_candidates_with_one_of_them(tabular, tmp_path, capsys):
+    import json
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import defaults
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+    def result(name, rows, accuracy, fit_s):
+        return {"dataset": name, "rows": rows, "features": 3, "mlp": {"accuracy": 0.5, "fit_s": 1.0},
+                "sksnn": {"accuracy": accuracy, "fit_s": fit_s}}  # fmt: skip
+
+    per_candidate = {
+        "defaults": [result("a", 500, 0.80, 1.0), result("b", 2000, 0.90, 2.0), result("c", 3000, 0.70, 1.0)],
+        "wide": [result("a", 500, 0.80, 3.0), result("b", 2000, 0.95, 6.0), result("c", 3000, 0.60, 3.0)],
+    }
+    page = defaults.against_table(per_candidate, "defaults", "classification")
+    rows = {line.split(" | ")[1]: line for line in page.splitlines() if line.startswith("| wide |")}
+    assert "| 1 / 1 / 1 |" in rows["all"] and "3.00x" in rows["all"]  # a tie (a), a win (b), a loss (c)
+    assert "| 1 / 0 / 1 |" in rows[">= 1,000 rows"]
+    assert "| b | 2000 | 0.9000 / 0.9500 / 0.5000 | 2.0 / 6.0 |" in page
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps({"candidates": [], "results": per_candidate}))
+    assert defaults.main(["--report", str(saved), "--against", "defaults"]) == 0
+    assert page in capsys.readouterr().out
