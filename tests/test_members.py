@@ -229,3 +229,12 @@ def test_blocks_on_threads_predict_as_one_block(monkeypatch):
     whole = est.predict_proba(X)
     monkeypatch.setattr(_inference, "_block_rows", lambda *args: 64)  # 5 blocks, on threads
     np.testing.assert_allclose(est.predict_proba(X), whole, rtol=1e-12, atol=1e-15)
+
+
+def test_skops_round_trips_a_packed_ensemble_trusting_only_sksnns_types():
+    sio = pytest.importorskip("skops.io")
+    est = SNNRegressor(**PACKED).fit(Xr, yr)
+    data = sio.dumps(est)
+    assert sio.get_untrusted_types(data=data) == ["sksnn._regressor.SNNRegressor"]
+    loaded = sio.loads(data, trusted=["sksnn._regressor.SNNRegressor"])
+    np.testing.assert_array_equal(loaded.predict(Xr), est.predict(Xr))
