@@ -3,9 +3,10 @@
 Builds the network (:func:`build_snn`), plain or packed into an ensemble of
 members that share its kernels (:class:`PackedDense`, :class:`MemberMean`),
 draws its initial values (:func:`initial_values`) and reads or writes the
-layers' kernels, biases and members' scales. No scikit-learn and no training here (that is ``_trainer``). This
-module imports Keras, so the estimators import it only when they train or
-build ``model_`` (``import sksnn`` stays cheap).
+layers' kernels, biases and members' scales. No scikit-learn and no training
+here (that is ``_trainer``). This module imports Keras, so the estimators
+import it only when they train or build ``model_`` (``import sksnn`` stays
+cheap).
 """
 
 from ._backend import start_backend
