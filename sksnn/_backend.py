@@ -250,6 +250,20 @@ def precision(dtype):
     return contextlib.nullcontext()
 
 
+def exact_mean(x, axis):
+    """``keras.ops.mean(x, axis)``, computed in ``x``'s own dtype.
+
+    Keras' JAX ``mean`` computes in ``result_type(x.dtype, "float32")``, and
+    Keras' type lattice maps 64-bit types to 32-bit ones when JAX starts
+    without 64-bit types (as sksnn starts it): float64 losses and a packed
+    ensemble's mean were rounded to float32 (~1e-8). A sum over the axis,
+    divided by its static length, keeps the dtype on every backend.
+    """
+    from keras import ops
+
+    return ops.sum(x, axis=axis) / x.shape[axis]
+
+
 def gpu_devices():
     """The backend's name and the GPUs it sees (an empty list: none)."""
     import keras

@@ -8,7 +8,7 @@ computations whose reduction sksnn writes itself (a TensorFlow strategy's
 replicas, L-BFGS). Where these are used: ``_trainer`` and ``_lbfgs``.
 """
 
-from ._backend import start_backend
+from ._backend import exact_mean, start_backend
 
 start_backend()  # before Keras starts the backend
 
@@ -20,7 +20,7 @@ class HalfSquaredError(keras.losses.Loss):
     """``0.5 * mean((y_pred - y_true) ** 2)``: MLPRegressor's squared loss."""
 
     def call(self, y_true, y_pred):
-        return 0.5 * ops.mean(ops.square(y_pred - y_true), axis=-1)
+        return 0.5 * exact_mean(ops.square(y_pred - y_true), axis=-1)
 
 
 class LabelSummedBinaryCrossentropy(keras.losses.Loss):
@@ -78,7 +78,7 @@ class MemberMeanLoss(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_true = ops.broadcast_to(ops.expand_dims(ops.cast(y_true, y_pred.dtype), 1), ops.shape(y_pred))
-        return ops.mean(self.inner.call(y_true, y_pred), axis=1)
+        return exact_mean(self.inner.call(y_true, y_pred), axis=1)
 
 
 def weighted_loss_sum(data_loss, y_true, y_pred, sample_weight):

@@ -9,7 +9,7 @@ import it only when they train or build ``model_`` (``import sksnn`` stays
 cheap).
 """
 
-from ._backend import start_backend
+from ._backend import exact_mean, start_backend
 
 start_backend()  # before Keras starts the backend
 
@@ -69,7 +69,7 @@ class MemberMean(keras.layers.Layer):
     """The mean of the members' outputs (probabilities, predictions): the packed ensemble's prediction."""
 
     def call(self, inputs):
-        return keras.ops.mean(inputs, axis=1)
+        return exact_mean(inputs, axis=1)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], input_shape[2])

@@ -50,6 +50,28 @@ def test_reported_loss_is_mlps_mean_of_batch_losses_short_last_batch_included(ta
     assert clf.loss_ == pytest.approx(np.average(per_row, weights=weights) + penalty, rel=1e-6)
 
 
+def test_float64_losses_and_the_members_mean_stay_float64():
+    # Keras' own mean computes float64 in float32 on JAX (its type lattice maps 64-bit types to 32-bit ones):
+    # sksnn's losses and a packed ensemble's mean must not.
+    from sksnn._backend import precision
+    from sksnn._losses import LOSSES, MemberMeanLoss
+    from sksnn._network import MemberMean
+
+    rng = np.random.RandomState(0)
+    y_true, y_pred = rng.standard_normal((64, 3)), rng.standard_normal((64, 3))
+    members = rng.standard_normal((64, 4, 3))
+    with precision("float64"):
+        squared = np.asarray(LOSSES["squared_error"]("float64").call(y_true, y_pred))
+        member_loss = np.asarray(
+            MemberMeanLoss(LOSSES["squared_error"]("float64"), dtype="float64").call(y_true, members)
+        )
+        mean = np.asarray(MemberMean(dtype="float64")(members))
+    np.testing.assert_allclose(squared, 0.5 * np.mean((y_pred - y_true) ** 2, axis=1), rtol=1e-14)
+    np.testing.assert_allclose(member_loss, 0.5 * np.mean((members - y_true[:, None]) ** 2, axis=(1, 2)), rtol=1e-14)
+    np.testing.assert_allclose(mean, members.mean(axis=1), rtol=1e-14)
+    assert squared.dtype == member_loss.dtype == mean.dtype == np.float64
+
+
 def test_chunks_are_a_bounded_power_of_two_of_batches():
     # one chunk length for every data set of a width, its data under 8 MB
     assert [_trainer.slots_per_chunk(b) for b in (100, 2**18, 2**20, 3 * 2**20, 2**24)] == [32, 32, 8, 2, 1]
