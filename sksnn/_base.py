@@ -206,7 +206,7 @@ def _in_step_embedding(X, standardization):
 
 
 def _check_finite(weights):
-    members = weights[2] if len(weights) > 2 and weights[2] is not None else ((), ())
+    members = weights[2] if weights[2] is not None else ((), ())
     if not all(np.isfinite(w).all() for w in (*weights[0], *weights[1], *members[0], *members[1])):
         raise ValueError(_NON_FINITE)
 
@@ -506,7 +506,7 @@ class BaseSNN(BaseEstimator, ABC):
         fitted.update(
             coefs_=weights[0],
             intercepts_=weights[1],
-            **_member_attributes(weights[2] if len(weights) > 2 else None),
+            **_member_attributes(weights[2]),
             n_outputs_=weights[0][-1].shape[1],
             n_layers_=len(hidden_sizes) + 2,
             out_activation_=self._training_setup(encoder)[1],
@@ -522,11 +522,10 @@ class BaseSNN(BaseEstimator, ABC):
                 "solver='lbfgs' trains one network: a packed ensemble (n_members > 1) trains with a "
                 "minibatch solver ('nadam', 'adam', 'adamw', 'rmsprop', 'sgd')."
             )
-        fitted = getattr(self, "member_input_scales_", None)
-        fitted_members = 1 if fitted is None else len(fitted[0])
-        if not first_pass and fitted_members != self.n_members:
+        if not first_pass and self._n_fitted_members != self.n_members:
             raise ValueError(
-                f"n_members={self.n_members} differs from the {fitted_members} member(s) of the fitted network, "
+                f"n_members={self.n_members} differs from the {self._n_fitted_members} member(s) of the fitted "
+                "network, "
                 "which warm_start and partial_fit continue; fit with warm_start=False to change it."
             )
 
@@ -535,6 +534,12 @@ class BaseSNN(BaseEstimator, ABC):
         if getattr(self, "member_input_scales_", None) is None:
             return None
         return self.member_input_scales_, self.member_output_scales_
+
+    @property
+    def _n_fitted_members(self):
+        """The fitted network's member count (1 for one network)."""
+        members = self._members()
+        return 1 if members is None else len(members[0][0])
 
     def _validate_fit_data(self, X, y, sample_weight, first_pass):
         """``X, y, sample_weight`` checked, and the input's fitted attributes on a first pass."""
@@ -782,7 +787,7 @@ class BaseSNN(BaseEstimator, ABC):
         else:
             weights = [w for pair in zip(self.coefs_, self.intercepts_) for w in pair]
         with precision(X.dtype.name):
-            return fit_lbfgs(
+            progress, (coefs, intercepts) = fit_lbfgs(
                 weights,
                 X,
                 Y,
@@ -796,6 +801,7 @@ class BaseSNN(BaseEstimator, ABC):
                 previous_t=0 if first_pass else self.t_,
                 standardization=standardization,
             )
+        return progress, (coefs, intercepts, None)  # one network: no member scales
 
     def _check_solver(self):
         """MLP's condition for ``partial_fit``: a minibatch solver."""
@@ -908,9 +914,9 @@ class BaseSNN(BaseEstimator, ABC):
                 dropout=self.dropout,
                 output_activation=self.out_activation_,
                 dtype=dtype,
-                n_members=1 if (members := self._members()) is None else len(members[0][0]),
+                n_members=self._n_fitted_members,
             )
             set_dense_weights(model, self.coefs_, self.intercepts_)
-            if members is not None:
+            if (members := self._members()) is not None:
                 set_member_scales(model, members)
         return model
