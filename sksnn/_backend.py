@@ -2,7 +2,7 @@
 
 What sksnn sets as the backend starts (its CPU thread count, a quiet
 start, JAX's compilation cache, a quick exit), the precision a fit computes
-in, and the devices the backend sees.
+in (and a mean that keeps it, ``exact_mean``), and the devices the backend sees.
 Nothing here imports Keras or a backend at module level: ``import sksnn``
 stays cheap. The modules that import Keras call :func:`start_backend` first.
 

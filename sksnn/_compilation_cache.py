@@ -325,6 +325,7 @@ _SOURCES = (
     "_optimizers.py",
     "_activations.py",
     "_compilation_cache.py",
+    "_backend.py",  # exact_mean enters the traced step
 )
 _versions = None
 _sources = None
