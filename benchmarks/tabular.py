@@ -85,6 +85,16 @@ def pmlb_splits(data, task, n_splits):
     return [train_test_split(rows, test_size=0.25, random_state=seed, stratify=stratify) for seed in range(n_splits)]
 
 
+def dataset_paths(data_dir, collection, task, names=None):
+    """The ``.npz`` files of one task of a collection ("uci": uci121 / uci_regression; "pmlb54"), or of ``names``."""
+    folder = data_dir / ("uci121" if task == "classification" else "uci_regression")
+    pattern = "*.npz"
+    if collection == "pmlb54":
+        folder, pattern = data_dir / "pmlb54", ("clf_" if task == "classification" else "reg_") + "*.npz"
+    paths = sorted(folder.glob(pattern)) if names is None else [folder / f"{n}.npz" for n in names]
+    return [p for p in paths if p.exists()]
+
+
 def convert_uci121_archive(archive, out_dir):
     """Convert the UCI collection's original archive into uci121-style ``.npz`` files.
 
@@ -335,15 +345,10 @@ def main(argv=None):
     pages, summaries = [], {}
     started = time.time()
     for task in tasks:
-        folder = args.data_dir / ("uci121" if task == "classification" else "uci_regression")
-        pattern = "*.npz"
-        if args.collection == "pmlb54":
-            folder, pattern = args.data_dir / "pmlb54", ("clf_" if task == "classification" else "reg_") + "*.npz"
         names = args.datasets.split(",") if args.datasets else None
         if args.quick:
             names = QUICK_CLASSIFICATION if task == "classification" else QUICK_REGRESSION
-        paths = sorted(folder.glob(pattern)) if names is None else [folder / f"{n}.npz" for n in names]
-        paths = [p for p in paths if p.exists()]
+        paths = dataset_paths(args.data_dir, args.collection, task, names)
         if not paths:
             continue
         n_splits = args.splits or (1 if args.quick else 2 if args.collection == "pmlb54" else 4)
@@ -353,7 +358,7 @@ def main(argv=None):
         import keras
 
         header = (
-            f"## {task.capitalize()}, {folder.name}: {len(results)} data sets, {n_splits} split(s) each, "
+            f"## {task.capitalize()}, {paths[0].parent.name}: {len(results)} data sets, {n_splits} split(s) each, "
             f"backend {keras.backend.backend()}"
         )
         page, summaries[task] = report(results, task, header)

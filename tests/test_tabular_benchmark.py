@@ -1,4 +1,4 @@
-"""benchmarks/tabular.py: its quick mode runs and reports, and its converter reads the UCI archive's layout."""
+"""benchmarks/tabular.py (its quick mode, converter and summary), defaults.py's search and anchors.py's comparison."""
 
 import importlib.util
 import io
@@ -151,3 +151,73 @@ def test_the_defaults_search_compares_candidates_with_one_of_them(tabular, tmp_p
     saved.write_text(json.dumps({"candidates": [], "results": per_candidate}))
     assert defaults.main(["--report", str(saved), "--against", "defaults"]) == 0
     assert page in capsys.readouterr().out
+
+
+def _anchors():
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import anchors
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return anchors
+
+
+def test_the_anchors_report_compares_each_model_on_the_sets_it_has(tmp_path):
+    anchors = _anchors()
+
+    def result(name, rows, sksnn, mlp, tabm):
+        return {"dataset": name, "task": "classification", "rows": rows, "features": 3, "splits": 1,
+                "sksnn": {"accuracy": sksnn, "fit_s": 2.0}, "mlp": {"accuracy": mlp, "fit_s": 1.0},
+                "tabm_d": None if tabm is None else {"accuracy": tabm, "fit_s": 10.0}}  # fmt: skip
+
+    results = [
+        result("a", 1000, 0.80, 0.70, 0.90),
+        result("b", 2000, 0.70, 0.70, 0.60),
+        result("c", 9000, 0.9, 0.8, None),
+    ]
+    page = anchors.report(results, "## test")
+    # sksnn against MLP on all three; TabM-D against MLP and sksnn against TabM-D on the two that have it
+    assert "| sksnn | MLP | 3 | 2 / 1 / 0 | 0.8000 / 0.7333 |" in page
+    assert "| TabM-D | MLP | 2 | 1 / 0 / 1 | 0.7500 / 0.7000 |" in page and "| 10.00x |" in page
+    assert "| sksnn | TabM-D | 2 | 1 / 0 / 1 | 0.7500 / 0.7500 |" in page and "| 0.20x |" in page
+    assert "TabM-D left out (rows above --max-rows): c." in page
+    assert "| c | 9000 | 0.9000 | 0.8000 | - | 2.0 | 1.0 | - |" in page
+
+
+def test_an_anchor_without_pytabkit_names_the_extra_to_install(monkeypatch):
+    import sys
+
+    anchors = _anchors()
+    monkeypatch.setitem(sys.modules, "pytabkit", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match=r"sksnn\[anchors\]"):
+        anchors.anchor("tabm_d", "classification", 0)
+
+
+@pytest.mark.slow
+def test_the_anchors_run_appends_each_data_set_and_resumes(tmp_path, capsys):
+    anchors = _anchors()
+    out = tmp_path / "anchors.jsonl"
+    common = [
+        "--task",
+        "regression",
+        "--collection",
+        "uci",
+        "--models",
+        "sksnn,mlp",
+        "--min-rows",
+        "0",
+        "--out",
+        str(out),
+    ]
+    assert anchors.main([*common, "--datasets", "concreteslump,yacht"]) == 0
+    first = anchors.read(out)
+    assert [r["dataset"] for r in first] == ["concreteslump", "yacht"]  # smallest first
+    assert all(r["sksnn"]["rmse"] > 0 and r["mlp"]["fit_s"] > 0 for r in first)
+    # a second run skips what the file has and adds the rest
+    assert anchors.main([*common, "--datasets", "yacht,autompg"]) == 0
+    assert [r["dataset"] for r in anchors.read(out)] == ["concreteslump", "yacht", "autompg"]
+    capsys.readouterr()
+    assert anchors.main(["--report", str(out)]) == 0
+    assert "| sksnn | MLP | 3 |" in capsys.readouterr().out
