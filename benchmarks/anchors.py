@@ -68,14 +68,6 @@ def model(name, task, seed):
     return anchor(name, task, seed)
 
 
-def splits_of(path, data, task, n_splits):
-    if path.parent.name == "pmlb54":
-        return tabular.pmlb_splits(data, task, n_splits)
-    if task == "classification":
-        return tabular.classification_splits(data)[:n_splits]
-    return tabular.regression_splits(data, n_splits)
-
-
 def run_dataset(path, task, n_splits, seed, names, max_rows):
     """Scores and fit times of every model in ``names`` on one data set (None: left out by ``max_rows``)."""
     from sklearn.metrics import accuracy_score, mean_squared_error
@@ -87,7 +79,7 @@ def run_dataset(path, task, n_splits, seed, names, max_rows):
     fitted = [n for n in names if len(y) <= max_rows.get(n, np.inf)]
     result.update({n: None for n in names if n not in fitted})
     totals = {n: {"fit_s": 0.0, "scores": []} for n in fitted}
-    for train, test in splits_of(path, data, task, n_splits):
+    for train, test in tabular.dataset_splits(path, data, task, n_splits):
         for name in fitted:  # interleaved: every model on a split before the next split
             estimator = model(name, task, seed)
             start = time.perf_counter()

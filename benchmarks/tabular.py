@@ -85,6 +85,15 @@ def pmlb_splits(data, task, n_splits):
     return [train_test_split(rows, test_size=0.25, random_state=seed, stratify=stratify) for seed in range(n_splits)]
 
 
+def dataset_splits(path, data, task, n_splits):
+    """The first ``n_splits`` ``(train rows, test rows)`` of the data set in ``path``, by its collection."""
+    if path.parent.name == "pmlb54":
+        return pmlb_splits(data, task, n_splits)
+    if task == "classification":
+        return classification_splits(data)[:n_splits]
+    return regression_splits(data, n_splits)
+
+
 def dataset_paths(data_dir, collection, task, names=None):
     """The ``.npz`` files of one task of a collection ("uci": uci121 / uci_regression; "pmlb54"), or of ``names``."""
     folder = data_dir / ("uci121" if task == "classification" else "uci_regression")
@@ -192,12 +201,7 @@ def run_dataset(path, task, n_splits, seed):
     with np.load(path) as data:
         data = dict(data)
     X, y = data["X"], data["y"]
-    if path.parent.name == "pmlb54":
-        splits = pmlb_splits(data, task, n_splits)
-    elif task == "classification":
-        splits = classification_splits(data)[:n_splits]
-    else:
-        splits = regression_splits(data, n_splits)
+    splits = dataset_splits(path, data, task, n_splits)
     result = {"dataset": path.stem, "rows": len(y), "features": X.shape[1]}
     for name in ("sksnn", "mlp"):
         result[name] = {"fit_s": 0.0, "scores": []}

@@ -525,8 +525,7 @@ class BaseSNN(BaseEstimator, ABC):
         if not first_pass and self._n_fitted_members != self.n_members:
             raise ValueError(
                 f"n_members={self.n_members} differs from the {self._n_fitted_members} member(s) of the fitted "
-                "network, "
-                "which warm_start and partial_fit continue; fit with warm_start=False to change it."
+                "network, which warm_start and partial_fit continue; fit with warm_start=False to change it."
             )
 
     def _members(self):
