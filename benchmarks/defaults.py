@@ -1,7 +1,8 @@
 """The search for sksnn's defaults, on hyper-parameter splits only.
 
 Every candidate is a set of constructor parameters (the rest at today's
-defaults), fitted beside the baseline of ``tabular.py`` (the standardized MLP,
+defaults; ``auto_early_stopping_rows`` / ``auto_embedding_rows`` move the row
+counts of the "auto" rules for its fits), fitted beside the baseline of ``tabular.py`` (the standardized MLP,
 defaults) on rows that no reported test score uses:
 
 - classification: each ``uci121`` file's hyper-parameter split (train on
@@ -28,9 +29,11 @@ Usage::
 
     python benchmarks/defaults.py --task classification --n-jobs 2 --out docs/results/defaults_search
     python benchmarks/defaults.py --candidates '{"name": "wide", "hidden_layer_sizes": [256, 256]}' ...
+    python benchmarks/defaults.py --candidates '{"name": "auto from 500", "auto_early_stopping_rows": 500}' ...
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
@@ -59,6 +62,11 @@ CANDIDATES = {
     for task in ("classification", "regression")
 }
 VALIDATION_FRACTION = 0.2  # regression: the validation rows cut from split 0's training rows
+
+# Candidate keys that are not constructor parameters: the row counts from
+# which the "auto" rules of sksnn._base turn on, set for that candidate's fits
+# only (a size rule is chosen on validation splits like any default).
+AUTO_RULES = {"auto_early_stopping_rows": "AUTO_EARLY_STOPPING_ROWS", "auto_embedding_rows": "AUTO_EMBEDDING_ROWS"}
 
 
 def validation_split(data, task, seed=0, collection="uci"):
@@ -100,6 +108,21 @@ def validation_splits(data, task, halves, seed=0, collection="uci"):
     return [first, validation_split(data, task, seed + 1, collection)]
 
 
+@contextlib.contextmanager
+def _auto_rules(rules):
+    """sksnn._base's "auto" row counts set to ``rules`` (constant name: rows), restored on exit."""
+    from sksnn import _base
+
+    saved = {name: getattr(_base, name) for name in rules}
+    try:
+        for name, rows in rules.items():
+            setattr(_base, name, rows)
+        yield
+    finally:
+        for name, rows in saved.items():
+            setattr(_base, name, rows)
+
+
 def run_dataset(path, task, candidates, seed, halves=1, collection="uci"):
     """``{candidate name: {"sksnn": scores, "mlp": baseline scores}}`` on one data set's validation split(s)."""
     from sklearn.exceptions import ConvergenceWarning
@@ -112,15 +135,22 @@ def run_dataset(path, task, candidates, seed, halves=1, collection="uci"):
     splits = validation_splits(data, task, halves, seed, collection)
     fitted = {}
     models = tabular.models(task, seed)
-    for name, model in [("mlp", models["mlp"])] + [
-        (c["name"], tabular.models(task, seed)["sksnn"].set_params(**{k: v for k, v in c.items() if k != "name"}))
+    for name, model, rules in [("mlp", models["mlp"], {})] + [
+        (
+            c["name"],
+            tabular.models(task, seed)["sksnn"].set_params(
+                **{k: v for k, v in c.items() if k != "name" and k not in AUTO_RULES}
+            ),
+            {AUTO_RULES[k]: v for k, v in c.items() if k in AUTO_RULES},
+        )
         for c in candidates
     ]:
         scores, start = [], time.perf_counter()
         try:
-            for train, val in splits:
-                model.fit(X[train], y[train])
-                scores.append(_score(task, model, X[val], y[val]))
+            with _auto_rules(rules):
+                for train, val in splits:
+                    model.fit(X[train], y[train])
+                    scores.append(_score(task, model, X[val], y[val]))
             mean = {metric: float(np.mean([s[metric] for s in scores])) for metric in scores[0]}
             fitted[name] = {"fit_s": time.perf_counter() - start, **mean}
         except ValueError as error:  # e.g. early stopping on a set too small to hold rows out

@@ -153,6 +153,40 @@ def test_the_defaults_search_compares_candidates_with_one_of_them(tabular, tmp_p
     assert page in capsys.readouterr().out
 
 
+def test_a_defaults_candidate_can_move_the_auto_rules_for_its_own_fits_only(tabular, tmp_path):
+    import sys
+
+    from sksnn import _base
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import defaults
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((500, 3))
+    y = (X[:, 0] + 0.3 * rng.standard_normal(500) > 0).astype(int)
+    path = tmp_path / "toy.npz"
+    np.savez(path, X=X, y=y, val_train=np.arange(400), val_val=np.arange(400, 500))
+    quick = {"hidden_layer_sizes": [8], "max_iter": 30}
+    candidates = [
+        {"name": "defaults", **quick},
+        {"name": "auto from 300", "auto_early_stopping_rows": 300, "auto_embedding_rows": 300, **quick},
+    ]
+    saved = (_base.AUTO_EARLY_STOPPING_ROWS, _base.AUTO_EMBEDDING_ROWS)
+    results = defaults.run_dataset(path, "classification", candidates, seed=0)
+    assert (_base.AUTO_EARLY_STOPPING_ROWS, _base.AUTO_EMBEDDING_ROWS) == saved  # restored after the fits
+    assert results["defaults"]["rows"] == 400 and saved[0] > 400  # 400 training rows: "auto" is off by default
+    with defaults._auto_rules({"AUTO_EARLY_STOPPING_ROWS": 300, "AUTO_EMBEDDING_ROWS": 300}):
+        assert (_base.AUTO_EARLY_STOPPING_ROWS, _base.AUTO_EMBEDDING_ROWS) == (300, 300)
+        moved = tabular.models("classification", 0)["sksnn"].set_params(**quick).fit(X[:400], y[:400])
+    plain = tabular.models("classification", 0)["sksnn"].set_params(**quick).fit(X[:400], y[:400])
+    assert moved.validation_scores_ is not None and moved.embedding_ is not None  # both rules on from 300 rows
+    assert plain.validation_scores_ is None and plain.embedding_ is None
+    assert results["auto from 300"]["sksnn"]["accuracy"] == moved.score(X[400:], y[400:])
+    assert results["defaults"]["sksnn"]["accuracy"] == plain.score(X[400:], y[400:])
+
+
 def _anchors():
     import sys
 
