@@ -2,7 +2,8 @@
 
 Every candidate is a set of constructor parameters (the rest at today's
 defaults; ``auto_early_stopping_rows`` / ``auto_embedding_rows`` move the row
-counts of the "auto" rules for its fits), fitted beside the baseline of ``tabular.py`` (the standardized MLP,
+counts of the "auto" rules for its fits, ``preprocessing`` puts a transform of
+X before it), fitted beside the baseline of ``tabular.py`` (the standardized MLP,
 defaults) on rows that no reported test score uses:
 
 - classification: each ``uci121`` file's hyper-parameter split (train on
@@ -67,6 +68,41 @@ VALIDATION_FRACTION = 0.2  # regression: the validation rows cut from split 0's 
 # which the "auto" rules of sksnn._base turn on, set for that candidate's fits
 # only (a size rule is chosen on validation splits like any default).
 AUTO_RULES = {"auto_early_stopping_rows": "AUTO_EARLY_STOPPING_ROWS", "auto_embedding_rows": "AUTO_EMBEDDING_ROWS"}
+
+
+def _smooth_clip(X):
+    """RealMLP-TD's smooth clipping of robustly scaled features: x / sqrt(1 + (x / 3)^2), in (-3, 3)."""
+    return X / np.sqrt(1.0 + (X / 3.0) ** 2)
+
+
+def _preprocessing(name):
+    """The transformer a ``"preprocessing"`` candidate puts before sksnn (whose scaler still standardizes after it).
+
+    A probe of input transforms before building one in: "robust_smooth_clip"
+    (median and interquartile range, then smooth clipping, as RealMLP-TD
+    prepares numerical features), "quantile_normal" (scikit-learn's
+    QuantileTransformer to a normal distribution, as TabM's papers prepare
+    them for MLPs).
+    """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, QuantileTransformer, RobustScaler
+
+    if name == "robust_smooth_clip":
+        return make_pipeline(RobustScaler(), FunctionTransformer(_smooth_clip))
+    if name == "quantile_normal":
+        return QuantileTransformer(output_distribution="normal", subsample=20_000, random_state=0)
+    raise ValueError(f"unknown preprocessing {name!r}")
+
+
+def _candidate_model(task, seed, candidate):
+    """sksnn with the candidate's parameters, behind its preprocessing if it names one."""
+    from sklearn.pipeline import make_pipeline
+
+    skip = {"name", "preprocessing", *AUTO_RULES}
+    model = tabular.models(task, seed)["sksnn"].set_params(**{k: v for k, v in candidate.items() if k not in skip})
+    if "preprocessing" in candidate:
+        return make_pipeline(_preprocessing(candidate["preprocessing"]), model)
+    return model
 
 
 def validation_split(data, task, seed=0, collection="uci"):
@@ -136,13 +172,7 @@ def run_dataset(path, task, candidates, seed, halves=1, collection="uci"):
     fitted = {}
     models = tabular.models(task, seed)
     for name, model, rules in [("mlp", models["mlp"], {})] + [
-        (
-            c["name"],
-            tabular.models(task, seed)["sksnn"].set_params(
-                **{k: v for k, v in c.items() if k != "name" and k not in AUTO_RULES}
-            ),
-            {AUTO_RULES[k]: v for k, v in c.items() if k in AUTO_RULES},
-        )
+        (c["name"], _candidate_model(task, seed, c), {AUTO_RULES[k]: v for k, v in c.items() if k in AUTO_RULES})
         for c in candidates
     ]:
         scores, start = [], time.perf_counter()

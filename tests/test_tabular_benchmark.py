@@ -187,6 +187,34 @@ def test_a_defaults_candidate_can_move_the_auto_rules_for_its_own_fits_only(tabu
     assert results["defaults"]["sksnn"]["accuracy"] == plain.score(X[400:], y[400:])
 
 
+@pytest.mark.filterwarnings("ignore:n_quantiles")  # 300 rows, fewer than QuantileTransformer's 1,000 quantiles
+def test_a_defaults_candidate_can_put_a_transform_of_x_before_sksnn(tabular):
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import defaults
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((300, 2))
+    X[0, 0] = 1e6  # an outlier that a StandardScaler alone would leave at ~17 standard deviations
+    candidate = {"name": "robust", "preprocessing": "robust_smooth_clip", "alpha": 0.5}
+    model = defaults._candidate_model("regression", 0, candidate)
+    front, snn = model.steps[0][1], model.steps[-1][1]
+    assert snn.alpha == 0.5 and snn.random_state == 0  # the candidate's parameters still reach sksnn
+    Z = front.fit_transform(X)
+    assert np.abs(Z).max() < 3 and Z[0, 0] > 2.99  # smoothly clipped into (-3, 3), order kept
+    iqr = np.subtract(*np.percentile(X[:, 1], [75, 25]))
+    centered = (X[:, 1] - np.median(X[:, 1])) / iqr
+    np.testing.assert_allclose(Z[:, 1], centered / np.sqrt(1 + (centered / 3) ** 2), rtol=1e-12)
+    quantile = defaults._candidate_model("classification", 0, {"name": "q", "preprocessing": "quantile_normal"})
+    assert abs(np.median(quantile.steps[0][1].fit_transform(X)[:, 0])) < 0.05
+    assert defaults._candidate_model("classification", 0, {"name": "plain"}) is not None
+    with pytest.raises(ValueError, match="unknown preprocessing"):
+        defaults._candidate_model("classification", 0, {"name": "x", "preprocessing": "log"})
+
+
 def _anchors():
     import sys
 
