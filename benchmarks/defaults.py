@@ -1,9 +1,9 @@
 """The search for sksnn's defaults, on hyper-parameter splits only.
 
 Every candidate is a set of constructor parameters (the rest at today's
-defaults; ``auto_early_stopping_rows`` / ``auto_embedding_rows`` move the row
-counts of the "auto" rules for its fits, ``preprocessing`` puts a transform of
-X before it), fitted beside the baseline of ``tabular.py`` (the standardized MLP,
+defaults; ``auto_*`` keys set the constants of the "auto" rules for its fits,
+see ``AUTO_RULES``; ``preprocessing`` puts a transform of X before it), fitted
+beside the baseline of ``tabular.py`` (the standardized MLP,
 defaults) on rows that no reported test score uses:
 
 - classification: each ``uci121`` file's hyper-parameter split (train on
@@ -64,10 +64,17 @@ CANDIDATES = {
 }
 VALIDATION_FRACTION = 0.2  # regression: the validation rows cut from split 0's training rows
 
-# Candidate keys that are not constructor parameters: the row counts from
-# which the "auto" rules of sksnn._base turn on, set for that candidate's fits
-# only (a size rule is chosen on validation splits like any default).
-AUTO_RULES = {"auto_early_stopping_rows": "AUTO_EARLY_STOPPING_ROWS", "auto_embedding_rows": "AUTO_EMBEDDING_ROWS"}
+# Candidate keys that are not constructor parameters: the constants of the
+# "auto" rules of sksnn._base (the row counts from which they turn on, the
+# plateaus early stopping trains through), set for that candidate's fits only:
+# a size rule is chosen on validation splits like any default.
+AUTO_RULES = {
+    "auto_early_stopping_rows": "AUTO_EARLY_STOPPING_ROWS",
+    "auto_embedding_rows": "AUTO_EMBEDDING_ROWS",
+    "auto_plateau_decays": "AUTO_PLATEAU_DECAYS",
+    "auto_plateau_factor": "AUTO_PLATEAU_FACTOR",
+    "auto_plateau_restore": "AUTO_PLATEAU_RESTORE",
+}
 
 
 def _smooth_clip(X):
@@ -146,17 +153,21 @@ def validation_splits(data, task, halves, seed=0, collection="uci"):
 
 @contextlib.contextmanager
 def _auto_rules(rules):
-    """sksnn._base's "auto" row counts set to ``rules`` (constant name: rows), restored on exit."""
+    """sksnn._base's "auto" constants set to ``rules`` (name: value), restored on exit.
+
+    A constant kept per estimator kind (``AUTO_PLATEAU_DECAYS``) takes the
+    one value for both: a candidate's fits are of one task.
+    """
     from sksnn import _base
 
     saved = {name: getattr(_base, name) for name in rules}
     try:
-        for name, rows in rules.items():
-            setattr(_base, name, rows)
+        for name, value in rules.items():
+            setattr(_base, name, dict.fromkeys(saved[name], value) if isinstance(saved[name], dict) else value)
         yield
     finally:
-        for name, rows in saved.items():
-            setattr(_base, name, rows)
+        for name, value in saved.items():
+            setattr(_base, name, value)
 
 
 def run_dataset(path, task, candidates, seed, halves=1, collection="uci"):

@@ -124,8 +124,10 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         its R^2 stops improving for ``n_iter_no_change`` epochs, and keep the
         best epoch's weights. 'auto' (not in MLP): on when ``fit`` is given
         at least 1,000 rows, off below that, in ``partial_fit`` and for
-        'lbfgs'; chosen on validation splits (:doc:`/defaults`). True and
-        False mean what they mean for MLP.
+        'lbfgs'; it watches the validation loss, and at its first plateau
+        goes back to the best epoch's weights, divides the learning rate by
+        10 and trains on to the next plateau; chosen on validation splits
+        (:doc:`/defaults`). True and False mean what they mean for MLP.
 
     validation_fraction : float in [0, 1), default=0.1
         Proportion of training data held out for early stopping; used only

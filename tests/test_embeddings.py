@@ -223,3 +223,39 @@ def test_an_encoding_without_components_trains_on_x_alone():
     est = SNNClassifier(numerical_embedding="piecewise_linear", **FAST).fit(binary, binary[:, 0].astype(int))
     assert len(est.embedding_.feature_index_) == 0 and est.coefs_[0].shape == (3, 8)
     assert est.score(binary, binary[:, 0].astype(int)) > 0.5
+
+
+def test_early_stopping_auto_in_regression_resumes_once_from_the_best_weights_at_a_tenth_of_the_rate(
+    monkeypatch, capsys
+):
+    monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
+    noisy = X[:, 0] + rng.standard_normal(400)  # overfits soon: the validation loss turns up
+    params = dict(hidden_layer_sizes=(64, 64), numerical_embedding=None, learning_rate_init=1e-2,
+                  n_iter_no_change=3, max_iter=200, random_state=0, verbose=True)  # fmt: skip
+
+    def fit(decays, restore=True):
+        monkeypatch.setattr(_base, "AUTO_PLATEAU_DECAYS", {"classifier": decays, "regressor": decays})
+        monkeypatch.setattr(_base, "AUTO_PLATEAU_RESTORE", restore)
+        est = SNNRegressor(**params).fit(X, noisy)
+        return est, capsys.readouterr().out
+
+    assert _base.AUTO_PLATEAU_DECAYS == {"classifier": 0, "regressor": 1} and _base.AUTO_PLATEAU_FACTOR == 10
+    stopped, stopped_log = fit(0)
+    resumed, resumed_log = fit(1)
+    plateau = stopped.n_iter_
+    assert plateau < resumed.n_iter_ < params["max_iter"]  # trained on past the first plateau, to a second one
+    # the same fit up to the plateau; then one message saying what happened, and a stop at the next plateau
+    np.testing.assert_array_equal(resumed.loss_curve_[:plateau], stopped.loss_curve_)
+    assert "Stopping." in stopped_log and "Back to the best epoch's weights" not in stopped_log
+    assert resumed_log.count("Back to the best epoch's weights, learning rate 0.001000.") == 1
+    assert resumed_log.rstrip().endswith("Stopping.")
+    # it went back to the best epoch's weights: without that, the epoch after the plateau continues from the last
+    unrestored, _ = fit(1, restore=False)
+    np.testing.assert_array_equal(unrestored.loss_curve_[:plateau], stopped.loss_curve_)
+    assert unrestored.loss_curve_[plateau] != resumed.loss_curve_[plateau]
+    best = int(np.argmin(stopped.validation_loss_curve_))
+    assert best < plateau - 1  # (the case is one where the last epoch is not the best one)
+    # the classifier stops at the first plateau, as before (round 7: no gain there for the time)
+    monkeypatch.setattr(_base, "AUTO_PLATEAU_DECAYS", {"classifier": 0, "regressor": 1})
+    SNNClassifier(**params).fit(X, (noisy > 0).astype(int))
+    assert "Back to the best epoch's weights" not in capsys.readouterr().out

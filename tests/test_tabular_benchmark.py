@@ -185,6 +185,11 @@ def test_a_defaults_candidate_can_move_the_auto_rules_for_its_own_fits_only(tabu
     assert plain.validation_scores_ is None and plain.embedding_ is None
     assert results["auto from 300"]["sksnn"]["accuracy"] == moved.score(X[400:], y[400:])
     assert results["defaults"]["sksnn"]["accuracy"] == plain.score(X[400:], y[400:])
+    # a constant kept per estimator kind takes the candidate's one value for both, and is restored
+    kinds = dict(_base.AUTO_PLATEAU_DECAYS)
+    with defaults._auto_rules({"AUTO_PLATEAU_DECAYS": 2}):
+        assert _base.AUTO_PLATEAU_DECAYS == {"classifier": 2, "regressor": 2}
+    assert _base.AUTO_PLATEAU_DECAYS == kinds
 
 
 @pytest.mark.filterwarnings("ignore:n_quantiles")  # 300 rows, fewer than QuantileTransformer's 1,000 quantiles
