@@ -103,8 +103,9 @@ class TrainingProgress:
                 self.no_improvement_count = 0
             self.best_loss = min(self.best_loss, loss)
         if self.no_improvement_count > self.n_iter_no_change:
+            plateau = self._plateau_message()  # before on_plateau, which may shorten the patience
             keep_training, note = (False, " Stopping.") if self.on_plateau is None else self.on_plateau()
-            self.message = self._plateau_message() + note
+            self.message = plateau + note
             if keep_training:
                 self.no_improvement_count = 0
                 return False
