@@ -74,6 +74,7 @@ AUTO_RULES = {
     "auto_plateau_decays": "AUTO_PLATEAU_DECAYS",
     "auto_plateau_factor": "AUTO_PLATEAU_FACTOR",
     "auto_plateau_restore": "AUTO_PLATEAU_RESTORE",
+    "auto_plateau_patience": "AUTO_PLATEAU_PATIENCE",
 }
 
 

@@ -248,7 +248,9 @@ def test_early_stopping_auto_in_regression_resumes_once_from_the_best_weights_at
     np.testing.assert_array_equal(resumed.loss_curve_[:plateau], stopped.loss_curve_)
     assert "Stopping." in stopped_log and "Back to the best epoch's weights" not in stopped_log
     assert resumed_log.count("Back to the best epoch's weights, learning rate 0.001000.") == 1
-    assert resumed_log.rstrip().endswith("Stopping.")
+    assert _base.AUTO_PLATEAU_PATIENCE == 2  # the second plateau: 2 epochs in a row without improvement
+    assert resumed_log.rstrip().endswith("for 2 consecutive epochs. Stopping.")
+    assert "for 3 consecutive epochs. Back to" in resumed_log  # the first: the user's n_iter_no_change
     # it went back to the best epoch's weights: without that, the epoch after the plateau continues from the last
     unrestored, _ = fit(1, restore=False)
     np.testing.assert_array_equal(unrestored.loss_curve_[:plateau], stopped.loss_curve_)
