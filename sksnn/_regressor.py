@@ -127,8 +127,8 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         'lbfgs'; it watches the validation loss, and at its first plateau
         goes back to the best epoch's weights, divides the learning rate by
         10 and trains on until 2 epochs in a row miss ``tol``; chosen on
-        validation splits
-        (:doc:`/defaults`). True and False mean what they mean for MLP.
+        validation splits (:doc:`/defaults`). True and False mean what they
+        mean for MLP.
 
     validation_fraction : float in [0, 1), default=0.1
         Proportion of training data held out for early stopping; used only
