@@ -3,6 +3,7 @@
 import importlib.util
 import io
 import pathlib
+import sys
 import tarfile
 
 import numpy as np
@@ -17,6 +18,17 @@ def tabular():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def defaults(tabular):
+    """benchmarks/defaults.py, which imports tabular.py from its own folder."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import defaults
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return defaults
 
 
 def _archive(path, sets):
@@ -101,14 +113,7 @@ def test_the_quick_mode_runs_both_tasks_and_writes_its_report(tabular, tmp_path)
         assert len(summary["results"]) == n
 
 
-def test_pmlb_splits_and_the_defaults_searchs_validation_rows_never_touch_a_test_row(tabular):
-    import sys
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import defaults
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def test_pmlb_splits_and_the_defaults_searchs_validation_rows_never_touch_a_test_row(tabular, defaults):
     y = np.repeat([0, 1, 2], [60, 30, 10])
     data = {"X": np.zeros((100, 2)), "y": y}
     splits = tabular.pmlb_splits(data, "classification", 2)
@@ -124,15 +129,8 @@ def test_pmlb_splits_and_the_defaults_searchs_validation_rows_never_touch_a_test
         assert len(fit_rows) + len(validation_rows) == 75 and len(validation_rows) == 15
 
 
-def test_the_defaults_search_compares_candidates_with_one_of_them(tabular, tmp_path, capsys):
+def test_the_defaults_search_compares_candidates_with_one_of_them(defaults, tmp_path, capsys):
     import json
-    import sys
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import defaults
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
 
     def result(name, rows, accuracy, fit_s):
         return {"dataset": name, "rows": rows, "features": 3, "mlp": {"accuracy": 0.5, "fit_s": 1.0},
@@ -153,16 +151,9 @@ def test_the_defaults_search_compares_candidates_with_one_of_them(tabular, tmp_p
     assert page in capsys.readouterr().out
 
 
-def test_a_defaults_candidate_can_move_the_auto_rules_for_its_own_fits_only(tabular, tmp_path):
-    import sys
-
+def test_a_defaults_candidate_can_move_the_auto_rules_for_its_own_fits_only(tabular, defaults, tmp_path):
     from sksnn import _base
 
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import defaults
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
     rng = np.random.RandomState(0)
     X = rng.standard_normal((500, 3))
     y = (X[:, 0] + 0.3 * rng.standard_normal(500) > 0).astype(int)
@@ -193,14 +184,7 @@ def test_a_defaults_candidate_can_move_the_auto_rules_for_its_own_fits_only(tabu
 
 
 @pytest.mark.filterwarnings("ignore:n_quantiles")  # 300 rows, fewer than QuantileTransformer's 1,000 quantiles
-def test_a_defaults_candidate_can_put_a_transform_of_x_before_sksnn(tabular):
-    import sys
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import defaults
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def test_a_defaults_candidate_can_put_a_transform_of_x_before_sksnn(defaults):
     rng = np.random.RandomState(0)
     X = rng.standard_normal((300, 2))
     X[0, 0] = 1e6  # an outlier that a StandardScaler alone would leave at ~17 standard deviations
