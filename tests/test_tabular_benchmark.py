@@ -204,6 +204,14 @@ def test_a_defaults_candidate_can_put_a_transform_of_x_before_sksnn(defaults):
         defaults._candidate_model("classification", 0, {"name": "x", "preprocessing": "log"})
 
 
+def test_the_defaults_search_rotates_the_candidates_order_by_data_set(defaults):
+    candidates = [{"name": n} for n in "abc"]
+    orders = {name: [c["name"] for c in defaults.fit_order(candidates, name)] for name in map(str, range(30))}
+    rotations = {"abc", "bca", "cab"}
+    assert {"".join(order) for order in orders.values()} == rotations  # every candidate fits first somewhere
+    assert orders["1"] == ["c", "a", "b"]  # crc32 of the name, not hash(): the same order in every worker process
+
+
 def _anchors():
     import sys
 
