@@ -235,8 +235,8 @@ def precision(dtype):
     """A context in which the backend computes in ``dtype``.
 
     JAX computes in 32 bits unless 64-bit types are enabled; they are enabled
-    for the fits of float64 data only (as MLP trains in the dtype of X), and
-    only within the fit, so the user's JAX configuration stays as it was.
+    for float64 networks only (the estimators' ``dtype``), and only within
+    the fit, so the user's JAX configuration stays as it was.
     """
     import keras
 

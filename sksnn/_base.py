@@ -80,6 +80,11 @@ AUTO_PLATEAU_DECAYS = {"classifier": 0, "regressor": 1}
 AUTO_PLATEAU_FACTOR = 10.0
 AUTO_PLATEAU_RESTORE = True
 AUTO_PLATEAU_PATIENCE = 2
+# dtype="auto": a float32 network from this many rows, X's dtype below (round 8,
+# docs/defaults.md): float32 scored as X's float64 on every validation split,
+# and below it scikit-learn's checks compare two fits of a few rows to 1e-7,
+# which float32's rounding does not hold.
+AUTO_FLOAT32_ROWS = 1000
 
 
 def _standardization(scaler, dtype):
@@ -189,8 +194,8 @@ def _member_attributes(members):
     return {"member_input_scales_": input_scales, "member_output_scales_": output_scales}
 
 
-def _in_step_embedding(X, standardization):
-    """``(X's own rows, their standardization, components)`` for a train step that encodes.
+def _in_step_embedding(X, standardization, dtype):
+    """``(X's own rows, their standardization, components)`` for a train step in ``dtype`` that encodes.
 
     ``X`` is the network's input, ``EmbeddedRows`` when there is an
     embedding; ``components`` is None without one, else ``(column, affine)``
@@ -204,7 +209,6 @@ def _in_step_embedding(X, standardization):
     encoding, n_features = X.encoding, X.array.shape[1]
     if not len(encoding.feature_index_):  # binary or constant columns only: nothing to encode
         return X.array, standardization, None
-    dtype = X.dtype
     if standardization is None:
         x_mean, x_scale = np.zeros(n_features), np.ones(n_features)
         mean, scale = np.zeros(X.shape[1] - n_features), np.ones(X.shape[1] - n_features)
@@ -214,8 +218,16 @@ def _in_step_embedding(X, standardization):
     a = x_scale[column] / encoding.width_
     b = (x_mean[column] - encoding.lower_) / encoding.width_
     affine = np.stack([a, b, 1.0 / scale, -mean / scale]).astype(dtype)
-    own = None if standardization is None else (x_mean.astype(dtype), x_scale.astype(dtype))
+    # (X's own columns are standardized on the host, in X's dtype)
+    own = None if standardization is None else (x_mean.astype(X.dtype), x_scale.astype(X.dtype))
     return X.array, own, (column, affine)
+
+
+def _in_dtype(weights, dtype):
+    """``(coefs, intercepts, members)`` as arrays of ``dtype``."""
+    coefs, intercepts, members = weights
+    cast = lambda arrays: [np.asarray(a).astype(dtype, copy=False) for a in arrays]  # noqa: E731
+    return cast(coefs), cast(intercepts), None if members is None else (cast(members[0]), cast(members[1]))
 
 
 def _check_finite(weights):
@@ -261,6 +273,7 @@ class BaseSNN(BaseEstimator, ABC):
         "numerical_embedding": [StrOptions({"auto", "piecewise_linear"}), None],
         "n_bins": [Interval(Integral, 2, None, closed="left")],
         "n_members": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [StrOptions({"auto", "float32", "float64"}), Options(type, {np.float32, np.float64}), None],
     }
 
     @abstractmethod
@@ -297,6 +310,7 @@ class BaseSNN(BaseEstimator, ABC):
         numerical_embedding,
         n_bins,
         n_members,
+        dtype,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -328,6 +342,7 @@ class BaseSNN(BaseEstimator, ABC):
         self.numerical_embedding = numerical_embedding
         self.n_bins = n_bins
         self.n_members = n_members
+        self.dtype = dtype
 
     # ------------------------------------------------------------------ hooks
     # The subclasses say how targets are encoded and scored; none of these
@@ -499,6 +514,7 @@ class BaseSNN(BaseEstimator, ABC):
                 incremental=incremental,
                 seeds=(init_seed, train_seed),
                 early_stopping=early_stopping,
+                dtype=self._network_dtype(X.dtype, len(y)),
             )
         outcome = _Outcome(
             interrupted=interrupted,
@@ -513,6 +529,7 @@ class BaseSNN(BaseEstimator, ABC):
             return None, outcome
         if early_stopping and progress.best_weights is not None:
             weights = progress.best_weights
+        weights = _in_dtype(weights, X.dtype)  # as MLP's, in X's dtype whatever the network trained in
         _check_finite(weights)
 
         fitted.update(progress.fitted_attributes())
@@ -600,6 +617,16 @@ class BaseSNN(BaseEstimator, ABC):
         counts = np.unique(y, return_counts=True)[1]
         return counts.min() >= 2 and n_val >= max(2, len(counts)) and len(y) - n_val >= len(counts)
 
+    def _network_dtype(self, X_dtype, n_samples):
+        """The name of the dtype the minibatch solvers' network trains in (``dtype``).
+
+        "auto" is float32 from ``AUTO_FLOAT32_ROWS`` rows given to this call
+        of fit or partial_fit, X's dtype below; None is X's dtype.
+        """
+        if self.dtype == "auto":
+            return "float32" if n_samples >= AUTO_FLOAT32_ROWS else X_dtype.name
+        return np.dtype(X_dtype if self.dtype is None else self.dtype).name
+
     def _fit_embedding(self, X_train, n_samples, seed):
         """A new :class:`~sksnn._embeddings.PiecewiseLinearEncoding` of the training rows, or None.
 
@@ -647,8 +674,9 @@ class BaseSNN(BaseEstimator, ABC):
         incremental,
         seeds,
         early_stopping,
+        dtype,
     ):
-        """Train epoch by epoch with MLP's stopping rules.
+        """Train epoch by epoch with MLP's stopping rules, a network of ``dtype`` (a name).
 
         Returns ``(progress, (coefs, intercepts), optimizer state, interrupted)``:
         the weights reached, even when the loss diverged or Ctrl-C was pressed.
@@ -658,7 +686,8 @@ class BaseSNN(BaseEstimator, ABC):
         from ._training import run_epochs
 
         X_train, y_train, sw_train = train
-        Y_train = self._targets_by_blocks(y_train, encoder, X_train.dtype)
+        # X stays in its own dtype: each chunk of batches is cast to the network's.
+        Y_train = self._targets_by_blocks(y_train, encoder, dtype)
         Y_val = None if validation is None else self._encode_targets(validation[1], encoder)
         loss_name, out_activation = self._training_setup(encoder)
         init_seed, train_seed = seeds
@@ -670,7 +699,7 @@ class BaseSNN(BaseEstimator, ABC):
             early_stopping=early_stopping,
             # "auto" stops on the validation loss, as HistGradientBoosting's scoring='loss'
             monitor=_AUTO_MONITOR if isinstance(self.early_stopping, str) else "score",
-            dtype=X_train.dtype,
+            dtype=np.dtype(dtype),  # the compiled stopping rule's: both compare the same losses
             previous=None if first_pass else vars(self),
         )
         batch_size = self._batch_size(X_train.shape[0])
@@ -684,9 +713,8 @@ class BaseSNN(BaseEstimator, ABC):
             "dropout": self.dropout,
             "n_members": int(self.n_members),
         }
-        dtype = X_train.dtype.name
         # A numerical embedding is computed in the train step: the batches hold X's own columns.
-        X_batches, batch_standardization, components = _in_step_embedding(X_train, standardization)
+        X_batches, batch_standardization, components = _in_step_embedding(X_train, standardization, dtype)
         with (
             precision(dtype),
             trainer_for(
@@ -766,6 +794,7 @@ class BaseSNN(BaseEstimator, ABC):
                 Y_train,
                 sw_train,
                 standardization=batch_standardization,
+                dtype=dtype,
                 epochs=1 if incremental else self.max_iter,
                 batch_size=batch_size,
                 shuffle=self.shuffle,

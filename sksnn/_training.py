@@ -46,7 +46,7 @@ def _dense_rows(X, rows, standardization):
 
 
 def _numpy_chunks(
-    X, Y, sample_weight, standardization, *, batch_size, slots, widths, epochs, shuffle, seed, whole_epochs
+    X, Y, sample_weight, standardization, *, dtype, batch_size, slots, widths, epochs, shuffle, seed, whole_epochs
 ):
     """Chunks of standardized minibatches for up to ``epochs`` epochs, reshuffled every epoch from ``seed``.
 
@@ -55,27 +55,28 @@ def _numpy_chunks(
     ``TrainingNetwork.chunk_trainer``), and the epochs whose first batch it
     holds. A chunk holds the batches of as many epochs as fit, or, with
     ``whole_epochs``, ends with each epoch (the estimator looks at the
-    network after every epoch). Gathering each chunk here keeps X's dtype
-    (Keras' array adapter casts float64 to float32), draws from a private
+    network after every epoch). The chunks are in ``dtype``, the network's
+    (Keras' array adapter would cast float64 to float32 whatever the
+    network's dtype); gathering each chunk here draws from a private
     generator (Keras' from NumPy's global one) and copies nothing larger than
     a chunk. ``widths`` are the network's input and output widths: the
     columns after X's and Y's are zeros.
     """
     n_samples = X.shape[0]
     if sample_weight is None:
-        sample_weight = np.ones(n_samples, dtype=X.dtype)
+        sample_weight = np.ones(n_samples, dtype=dtype)
     rng = np.random.RandomState(seed)
     n_batches = batches_in_epoch(n_samples, batch_size)
     index_dtype = np.int32 if n_samples < 2**31 else np.int64
 
     def empty():
         return (
-            np.zeros((slots, batch_size, widths[0]), dtype=X.dtype),
-            np.zeros((slots, batch_size, widths[1]), dtype=X.dtype),
+            np.zeros((slots, batch_size, widths[0]), dtype=dtype),
+            np.zeros((slots, batch_size, widths[1]), dtype=dtype),
             # A short last batch would be a new shape, compiled again for
             # every training-set size (each fold of a CV): it is padded with
             # rows of zero weight, which add nothing to the loss or its gradient.
-            np.zeros((slots, batch_size), dtype=X.dtype),
+            np.zeros((slots, batch_size), dtype=dtype),
             np.zeros(slots, dtype=bool),
             np.zeros(slots, dtype=bool),
         )
@@ -173,6 +174,7 @@ def run_epochs(
     standardization,
     epochs,
     batch_size,
+    dtype=None,
     shuffle,
     seed,
     on_epoch_end,
@@ -183,7 +185,8 @@ def run_epochs(
 
     ``standardization`` is None or ``(mean, scale)`` in X's dtype, applied to
     each chunk of batches: the standardized X is never held whole in memory. A
-    sparse (CSR) X is densified chunk by chunk.
+    sparse (CSR) X is densified chunk by chunk. The chunks are cast to
+    ``dtype``, the network's (None: X's).
 
     ``on_epoch_end(loss) -> bool`` is called after each epoch with the epoch's
     mean training loss; returning True stops training. ``stopping_rule``,
@@ -210,12 +213,13 @@ def run_epochs(
                 f"must be a multiple of {parallel.replicas}, got {rows}."
             )
         rows = -(-rows // parallel.replicas) * parallel.replicas  # one batch: more zero-weight padding
+    dtype = X.dtype if dtype is None else np.dtype(dtype)
     widths = (trainer.input_width, trainer.output_width)
-    slots = slots_per_chunk(rows * widths[0] * X.dtype.itemsize)
+    slots = slots_per_chunk(rows * widths[0] * dtype.itemsize)
     chunks = _numpy_chunks(
-        X, Y, sample_weight, standardization, batch_size=rows, slots=slots, widths=widths,
+        X, Y, sample_weight, standardization, dtype=dtype, batch_size=rows, slots=slots, widths=widths,
         epochs=epochs, shuffle=shuffle, seed=seed, whole_epochs=stopping_rule is None,
     )  # fmt: skip
     n_batches = batches_in_epoch(X.shape[0], rows)
     progress = _Progress(n_batches) if progress_bar else None
-    return _run_chunks(trainer, chunks, callback, stopping_rule, X.dtype, progress, n_batches * rows * epochs)
+    return _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress, n_batches * rows * epochs)

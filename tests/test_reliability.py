@@ -105,6 +105,9 @@ BAD_PARAMETERS = [
     {"n_bins": -4},
     {"n_bins": 16.5},
     {"n_bins": "many"},
+    {"dtype": "float16"},
+    {"dtype": np.float16},
+    {"dtype": "double"},
 ]
 
 

@@ -382,8 +382,11 @@ def test_tensorflow_compiles_with_xla_only_the_fits_whose_work_repays_it():
     X, y = make_classification(2000, 10, n_classes=3, n_informative=4, random_state=0)
     on_jax = keras.backend.backend() == "jax"
     _trainer._POOL.clear()
-    # tol=1e9 stops after two epochs; max_iter bounds the work the decision weighs
-    small = SNNClassifier(hidden_layer_sizes=(100,), max_iter=10, tol=1e9, n_iter_no_change=1, random_state=0)
+    # tol=1e9 stops after two epochs; max_iter bounds the work the decision weighs; in float64
+    # the two executors' weights agree to 1e-9
+    small = SNNClassifier(
+        hidden_layer_sizes=(100,), max_iter=10, tol=1e9, n_iter_no_change=1, random_state=0, dtype="float64"
+    )
     small.fit(X, y)
     ((_, trainer),) = _trainer._POOL._idle
     assert trainer.training_work(2000 * 10) < _trainer._COMPILE_WORTH

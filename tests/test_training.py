@@ -21,7 +21,7 @@ def _slots(chunks):
 
 def _chunks(X, Y, w, standardization, slots, shuffle=True, seed=3, epochs=2, whole_epochs=False, widths=(2, 1)):
     return _training._numpy_chunks(
-        X, Y, w, standardization, batch_size=4, slots=slots, widths=widths, epochs=epochs,
+        X, Y, w, standardization, dtype=X.dtype, batch_size=4, slots=slots, widths=widths, epochs=epochs,
         shuffle=shuffle, seed=seed, whole_epochs=whole_epochs,
     )  # fmt: skip
 
