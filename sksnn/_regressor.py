@@ -180,8 +180,8 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         The floating-point type the network trains in with a minibatch
         solver (not in MLP, which trains in X's dtype): 'auto' trains in
         float32 from 1,000 rows given to fit (chosen on validation splits,
-        :doc:`/defaults`: the same scores, 0.7-0.8x the time; TensorFlow
-        has no fast float64 kernels on a CPU), in X's dtype below; None
+        :doc:`/defaults`: the same scores in 0.55-0.77x the time; a CPU
+        runs float64 steps slower), in X's dtype below; None
         always in X's dtype (float32 or float64), as MLP. Each chunk of
         batches is cast to it; X itself is not copied. Fitted attributes
         and predictions are in X's dtype whatever the network trained in.
