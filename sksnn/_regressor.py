@@ -179,7 +179,8 @@ class SNNRegressor(RegressorMixin, BaseSNN):
     dtype : {'auto', 'float32', 'float64'} or None, default='auto'
         The floating-point type the network trains in with a minibatch
         solver (not in MLP, which trains in X's dtype): 'auto' trains in
-        float32 from 1,000 rows given to fit (chosen on validation splits,
+        float32 from 1,000 rows given to ``fit`` (or to one ``partial_fit``
+        call; chosen on validation splits,
         :doc:`/defaults`: the same scores in 0.55-0.77x the time; a CPU
         runs float64 steps slower), in X's dtype below; None
         always in X's dtype (float32 or float64), as MLP. Each chunk of
