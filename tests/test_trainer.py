@@ -106,8 +106,11 @@ def test_small_data_sets_of_other_sizes_train_in_one_padded_batch_shape(monkeypa
     # one batch an epoch (batch_size='auto' is min(200, n)), then the batches of a larger set: 200 rows compiled
     for n_samples in (20, 70, 90, 128, 150, 1000):
         X, y = make_classification(n_samples, 5, random_state=0)
-        # (the 1,000-row set without the embedding that 'auto' adds from 1,000 rows: a wider input, another network)
-        SNNClassifier(hidden_layer_sizes=(8,), max_iter=3, numerical_embedding=None, random_state=0).fit(X, y)
+        # (the 1,000-row set without the embedding and the float32 network that 'auto' gives from 1,000 rows:
+        # a wider input or another dtype is another network)
+        SNNClassifier(hidden_layer_sizes=(8,), max_iter=3, numerical_embedding=None, dtype=None, random_state=0).fit(
+            X, y
+        )
     assert len(_trainer._POOL._idle) == 1 and batch_rows == [200] * 6
 
 
