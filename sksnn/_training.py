@@ -174,7 +174,7 @@ def run_epochs(
     standardization,
     epochs,
     batch_size,
-    dtype=None,
+    dtype,
     shuffle,
     seed,
     on_epoch_end,
@@ -186,7 +186,7 @@ def run_epochs(
     ``standardization`` is None or ``(mean, scale)`` in X's dtype, applied to
     each chunk of batches: the standardized X is never held whole in memory. A
     sparse (CSR) X is densified chunk by chunk. The chunks are cast to
-    ``dtype``, the network's (None: X's).
+    ``dtype``, the network's.
 
     ``on_epoch_end(loss) -> bool`` is called after each epoch with the epoch's
     mean training loss; returning True stops training. ``stopping_rule``,
@@ -213,7 +213,7 @@ def run_epochs(
                 f"must be a multiple of {parallel.replicas}, got {rows}."
             )
         rows = -(-rows // parallel.replicas) * parallel.replicas  # one batch: more zero-weight padding
-    dtype = X.dtype if dtype is None else np.dtype(dtype)
+    dtype = np.dtype(dtype)
     widths = (trainer.input_width, trainer.output_width)
     slots = slots_per_chunk(rows * widths[0] * dtype.itemsize)
     chunks = _numpy_chunks(
