@@ -359,6 +359,9 @@ def main(argv=None):
         if not args.splits and not args.quick and args.collection == "uci" and task == "regression":
             n_splits = 10
         results = Parallel(n_jobs=args.n_jobs)(delayed(run_dataset)(p, task, n_splits, args.seed) for p in paths)
+        from sksnn._backend import start_backend
+
+        start_backend()  # quietly, as a fit would: a bare `import keras` prints TensorFlow's start-up log here
         import keras
 
         header = (
