@@ -22,6 +22,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
+    from sksnn._backend import start_backend
+
+    start_backend()  # quietly, as a fit would (a bare `import keras` logs TensorFlow's start-up)
     import keras
     from sklearn.datasets import load_digits
     from sklearn.model_selection import cross_val_score

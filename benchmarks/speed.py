@@ -473,6 +473,9 @@ def main():
     if args.backend:  # before Keras is imported, here and in every child process
         os.environ["KERAS_BACKEND"] = args.backend
     figures = set(args.figures.split(","))
+    from sksnn._backend import start_backend
+
+    start_backend()  # as a user's first fit would: quietly, the collector paused (a bare `import keras` logs)
     import keras
     from sklearn.exceptions import ConvergenceWarning
 
