@@ -85,6 +85,27 @@ def _smooth_clip(X):
     return X / np.sqrt(1.0 + (X / 3.0) ** 2)
 
 
+def _periodic_features(X, frequencies):
+    """Each standardized feature z with its cos(2 pi f z) and sin(2 pi f z) for the feature's frequencies f."""
+    phase = 2 * np.pi * X[:, :, None] * frequencies[None]
+    n = X.shape[0]
+    return np.hstack([X, np.cos(phase).reshape(n, -1), np.sin(phase).reshape(n, -1)])
+
+
+def _periodic(sigma, n_frequencies=8, seed=0):
+    """Standardize, then append fixed random periodic features (frequencies ~ N(0, sigma^2), per feature)."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    class Periodic(FunctionTransformer):
+        def fit(self, X, y=None):
+            frequencies = np.random.RandomState(seed).normal(0.0, sigma, (X.shape[1], n_frequencies))
+            self.kw_args = {"frequencies": frequencies}
+            return super().fit(X, y)
+
+    return make_pipeline(StandardScaler(), Periodic(_periodic_features))
+
+
 def _preprocessing(name):
     """The transformer a ``"preprocessing"`` candidate puts before sksnn (whose scaler still standardizes after it).
 
@@ -92,7 +113,11 @@ def _preprocessing(name):
     (median and interquartile range, then smooth clipping, as RealMLP-TD
     prepares numerical features), "quantile_normal" (scikit-learn's
     QuantileTransformer to a normal distribution, as TabM's papers prepare
-    them for MLPs).
+    them for MLPs), "periodic_<sigma>" (each standardized feature with 8
+    cosines and 8 sines of fixed random frequencies ~ N(0, sigma^2): the
+    periodic embedding of Gorishniy et al. 2022 without learned frequencies,
+    a probe of whether building the learned one could pay; pair it with
+    ``numerical_embedding: null``).
     """
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, QuantileTransformer, RobustScaler
@@ -101,6 +126,8 @@ def _preprocessing(name):
         return make_pipeline(RobustScaler(), FunctionTransformer(_smooth_clip))
     if name == "quantile_normal":
         return QuantileTransformer(output_distribution="normal", subsample=20_000, random_state=0)
+    if name.startswith("periodic_"):
+        return _periodic(float(name.removeprefix("periodic_")))
     raise ValueError(f"unknown preprocessing {name!r}")
 
 

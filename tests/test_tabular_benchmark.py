@@ -204,6 +204,28 @@ def test_a_defaults_candidate_can_put_a_transform_of_x_before_sksnn(defaults):
         defaults._candidate_model("classification", 0, {"name": "x", "preprocessing": "log"})
 
 
+def test_a_periodic_candidate_appends_fixed_cosines_and_sines_of_the_standardized_features(defaults):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((50, 3)) * [1.0, 10.0, 100.0] + 5.0
+    candidate = {"name": "p", "preprocessing": "periodic_0.5", "numerical_embedding": None}
+    model = defaults._candidate_model("classification", 0, candidate)
+    front, snn = model.steps[0][1], model.steps[-1][1]
+    assert snn.numerical_embedding is None
+    Z = front.fit_transform(X)
+    z = (X - X.mean(axis=0)) / X.std(axis=0)
+    frequencies = front.steps[-1][1].kw_args["frequencies"]
+    assert Z.shape == (50, 3 + 2 * 3 * 8) and frequencies.shape == (3, 8)
+    assert 0.2 < frequencies.std() < 1.0  # ~ N(0, 0.5^2): not the identity, not another scale
+    np.testing.assert_allclose(Z[:, :3], z, rtol=1e-12)
+    np.testing.assert_allclose(Z[:, 3 + 8 : 3 + 16], np.cos(2 * np.pi * z[:, [1]] * frequencies[1]), atol=1e-12)
+    np.testing.assert_allclose(
+        Z[:, 3 + 24 :], np.sin(2 * np.pi * z[:, :, None] * frequencies).reshape(50, -1), atol=1e-12
+    )
+    np.testing.assert_allclose(front.transform(X[:5]), Z[:5], atol=1e-12)  # fixed once fitted
+    again = defaults._candidate_model("classification", 0, candidate).steps[0][1].fit(X)
+    np.testing.assert_array_equal(again.steps[-1][1].kw_args["frequencies"], frequencies)  # the same draw every fit
+
+
 def test_the_defaults_search_rotates_the_candidates_order_by_data_set(defaults):
     candidates = [{"name": n} for n in "abc"]
     orders = {name: [c["name"] for c in defaults.fit_order(candidates, name)] for name in map(str, range(30))}
