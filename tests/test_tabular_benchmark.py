@@ -305,3 +305,24 @@ def test_the_anchors_run_appends_each_data_set_and_resumes(tmp_path, capsys):
     rows = anchors.read(out)
     ratio = np.exp(np.mean([np.log(r["sksnn"]["rmse"] / r["mlp"]["rmse"]) for r in rows]))
     assert "| sksnn | MLP | 3 |" in page and f"x | {ratio:.3f} |" in page  # the typical RMSE ratio, too
+
+
+def test_the_periodic_probe_layer_is_cosines_and_sines_of_learned_frequencies_then_linear_and_relu(defaults):
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import periodic_probe
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    import keras
+
+    layer = periodic_probe.periodic_layer_class()(k=3, d=2, sigma=0.5, seed=0)
+    z = np.random.RandomState(0).standard_normal((4, 5)).astype("float32")
+    out = keras.ops.convert_to_numpy(layer(z))
+    c, w, b = (keras.ops.convert_to_numpy(v) for v in (layer.frequencies, layer.kernel, layer.bias))
+    assert out.shape == (4, 5 * 2) and c.shape == (5, 3) and w.shape == (5, 6, 2)
+    phase = 2 * np.pi * z[:, :, None] * c
+    expected = np.maximum(np.einsum("nfk,fkd->nfd", np.concatenate([np.cos(phase), np.sin(phase)], -1), w) + b, 0)
+    np.testing.assert_allclose(out, expected.reshape(4, -1), rtol=1e-4, atol=1e-5)
+    assert layer.frequencies in layer.trainable_weights  # learned, unlike round 9's fixed features
+    model = periodic_probe.build_model("plr", 7, 5, 3, "classification", seed=0)
+    assert model.output_shape == (None, 3) and "PeriodicLinearReLU" in {type(x).__name__ for x in model.layers}

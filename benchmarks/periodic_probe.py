@@ -1,0 +1,233 @@
+"""A probe outside sksnn: learned periodic embeddings against the piecewise-linear encoding.
+
+Whether the periodic embedding of Gorishniy et al. 2022 ("PLR": each feature
+``z`` as ``cos(2 pi c z)``, ``sin(2 pi c z)`` over ``k`` frequencies ``c``
+*learned* from ``N(0, sigma^2)``, then a per-feature linear layer to ``d``
+numbers and a ReLU) would beat sksnn's piecewise-linear encoding (16 quantile
+bins, appended to X) before either is built into the network. Round 9 of the
+defaults found the *fixed*-frequency form behind; learning the frequencies
+needs a layer of its own, which this script builds in plain Keras.
+
+Both arms share one bare recipe, close to sksnn's defaults from 1,000 rows
+but not sksnn's code: standardized X (and y in regression), two SELU layers of
+100 (LeCun normal), a zero output kernel, Nadam 1e-3, batch 200, an L2 penalty
+of 1e-2 / 2 per batch of 200 on the hidden kernels (MLP's scaling), label smoothing 0.1, up to 200 epochs
+stopped on the loss of 10% held-out rows (patience 10, the best epoch's
+weights kept). "ple": X with each feature's encoding (sksnn's own
+``PiecewiseLinearEncoding``, features of 3+ distinct values); "plr": X with
+each such feature's PLR (``k=8`` frequencies, ``d=16``, so 16 numbers per
+feature as the encoding has). Rows: the validation splits of
+``benchmarks/defaults.py`` (never a test row), both halves.
+
+Usage::
+
+    python benchmarks/periodic_probe.py --task classification --collection pmlb54 --min-rows 1000 --n-jobs 2
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import defaults  # noqa: E402
+import tabular  # noqa: E402
+
+ARMS = ("ple", "plr")
+
+
+def periodic_layer_class():
+    """The PLR layer (defined once Keras is imported): ``(n, f) -> (n, f * d)``."""
+    import keras
+    from keras import ops
+
+    class PeriodicLinearReLU(keras.layers.Layer):
+        def __init__(self, k=8, d=16, sigma=0.1, seed=0, **kwargs):
+            super().__init__(**kwargs)
+            self.k, self.d, self.sigma, self.seed = k, d, sigma, seed
+
+        def build(self, input_shape):
+            f = input_shape[-1]
+            normal = keras.initializers.RandomNormal(stddev=self.sigma, seed=self.seed)
+            self.frequencies = self.add_weight(shape=(f, self.k), initializer=normal, name="frequencies")
+            uniform = keras.initializers.RandomUniform(
+                -((2 * self.k) ** -0.5), (2 * self.k) ** -0.5, seed=self.seed + 1
+            )
+            self.kernel = self.add_weight(shape=(f, 2 * self.k, self.d), initializer=uniform, name="kernel")
+            self.bias = self.add_weight(shape=(f, self.d), initializer="zeros", name="bias")
+
+        def call(self, z):
+            phase = 2 * np.pi * z[..., None] * self.frequencies  # (n, f, k)
+            periodic = ops.concatenate([ops.cos(phase), ops.sin(phase)], axis=-1)  # (n, f, 2k)
+            out = ops.relu(ops.einsum("nfk,fkd->nfd", periodic, self.kernel) + self.bias)
+            return ops.reshape(out, (-1, z.shape[-1] * self.d))
+
+    return PeriodicLinearReLU
+
+
+def build_model(arm, n_inputs, n_encoded, n_outputs, task, seed):
+    """The bare network: ``n_inputs`` standardized columns, ``n_encoded`` of them embedded ("plr") or pre-encoded."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    l2 = keras.regularizers.L2(1e-2 / (2 * 200))  # MLP's alpha / 2 * ||W||^2 over a batch of 200 rows
+    x = inputs = keras.Input((n_inputs,))
+    if arm == "plr" and n_encoded:
+        encoded = keras.layers.Lambda(lambda t: t[:, n_inputs - n_encoded :])(inputs)
+        x = keras.layers.Concatenate()([inputs, periodic_layer_class()(seed=seed)(encoded)])
+    for _ in range(2):
+        x = keras.layers.Dense(100, activation="selu", kernel_initializer="lecun_normal", kernel_regularizer=l2)(x)
+    out = keras.layers.Dense(
+        n_outputs, kernel_initializer="zeros", activation="softmax" if task == "classification" else None
+    )(x)
+    model = keras.Model(inputs, out)
+    loss = (
+        keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+        if task == "classification"
+        else keras.losses.MeanSquaredError()
+    )
+    model.compile(optimizer=keras.optimizers.Nadam(1e-3), loss=loss)
+    return model
+
+
+def fit_score(arm, task, X_train, y_train, X_val, y_val, seed):
+    """One arm's validation score (accuracy or RMSE) and fit seconds."""
+    import keras
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer, StandardScaler
+
+    from sksnn._embeddings import PiecewiseLinearEncoding
+
+    scaler = StandardScaler().fit(X_train)
+    Z_train, Z_val = scaler.transform(X_train), scaler.transform(X_val)
+    encoding = PiecewiseLinearEncoding(16).fit(X_train, seed=seed)
+    columns = encoding.feature_index_
+    if arm == "ple":  # the encoding's components, standardized as sksnn's scaler does
+        components = StandardScaler().fit(encoding.transform(X_train)[:, X_train.shape[1] :])
+        Z_train = np.hstack([Z_train, components.transform(encoding.transform(X_train)[:, X_train.shape[1] :])])
+        Z_val = np.hstack([Z_val, components.transform(encoding.transform(X_val)[:, X_train.shape[1] :])])
+        n_encoded = 0
+    else:  # the features the encoding encodes, again at the end, for the PLR layer
+        unique = np.unique(columns)
+        Z_train, Z_val = np.hstack([Z_train, Z_train[:, unique]]), np.hstack([Z_val, Z_val[:, unique]])
+        n_encoded = len(unique)
+    if task == "classification":
+        binarizer = LabelBinarizer().fit(y_train)
+        Y = binarizer.transform(y_train).astype(np.float32)
+        if Y.shape[1] == 1:
+            Y = np.hstack([1 - Y, Y])
+    else:
+        target = StandardScaler().fit(y_train.reshape(-1, 1))
+        Y = target.transform(y_train.reshape(-1, 1)).astype(np.float32)
+    start = time.perf_counter()
+    stratify = y_train if task == "classification" else None
+    try:
+        fit, held = train_test_split(np.arange(len(Y)), test_size=0.1, random_state=seed, stratify=stratify)
+    except ValueError:
+        fit, held = train_test_split(np.arange(len(Y)), test_size=0.1, random_state=seed)
+    model = build_model(arm, Z_train.shape[1], n_encoded, Y.shape[1], task, seed)
+    stop = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)
+    model.fit(
+        Z_train[fit].astype(np.float32), Y[fit], validation_data=(Z_train[held].astype(np.float32), Y[held]),
+        batch_size=200, epochs=200, callbacks=[stop], verbose=0,
+    )  # fmt: skip
+    predicted = model.predict(Z_val.astype(np.float32), batch_size=4096, verbose=0)
+    seconds = time.perf_counter() - start
+    if task == "classification":
+        labels = binarizer.classes_[np.argmax(predicted, axis=1)]  # two classes: columns [1 - y, y]
+        return float(np.mean(labels == y_val)), seconds
+    predicted = target.inverse_transform(predicted).ravel()
+    return float(np.sqrt(np.mean((predicted - y_val) ** 2))), seconds
+
+
+def run_dataset(path, task, collection, halves, seed):
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    with np.load(path) as data:
+        data = dict(data)
+    X, y = data["X"].astype(np.float64), data["y"]
+    result = {
+        "dataset": path.stem,
+        "rows": len(y),
+        "scores": {arm: [] for arm in ARMS},
+        "fit_s": dict.fromkeys(ARMS, 0.0),
+    }
+    for train, val in defaults.validation_splits(data, task, halves, seed, collection):
+        result["train_rows"] = len(train)
+        for arm in ARMS:
+            score, seconds = fit_score(arm, task, X[train], y[train], X[val], y[val], seed)
+            result["scores"][arm].append(score)
+            result["fit_s"][arm] += seconds
+    return result
+
+
+def report(results, task):
+    from scipy.stats import wilcoxon
+
+    better = (lambda a, b: a - b) if task == "classification" else (lambda a, b: (b - a) / b)
+    tie = tabular.TIE_ACCURACY if task == "classification" else tabular.TIE_RMSE
+    gains = np.array([better(np.mean(r["scores"]["plr"]), np.mean(r["scores"]["ple"])) for r in results])
+    wins, losses = int(np.sum(gains > tie)), int(np.sum(gains < -tie))
+    p = wilcoxon(gains, alternative="greater").pvalue if np.any(gains) else 1.0
+    seconds = {arm: sum(r["fit_s"][arm] for r in results) for arm in ARMS}
+    gain = "points" if task == "classification" else "% RMSE"
+    metric = "accuracy" if task == "classification" else "RMSE"
+    lines = [
+        f"plr against ple, {len(results)} data sets: {wins} / {len(results) - wins - losses} / {losses}, "
+        f"mean gain {np.mean(gains) * 100:+.2f} {gain}, one-sided Wilcoxon p {p:.3g}, "
+        f"fit time plr / ple {seconds['plr'] / seconds['ple']:.2f}x",
+        "",
+        f"| data set | training rows | {metric}: ple / plr | fit s: ple / plr |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        ple, plr = np.mean(r["scores"]["ple"]), np.mean(r["scores"]["plr"])
+        fit_s = f"{r['fit_s']['ple']:.1f} / {r['fit_s']['plr']:.1f}"
+        lines.append(f"| {r['dataset']} | {r['train_rows']} | {ple:.4f} / {plr:.4f} | {fit_s} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=["classification", "regression"], default="classification")
+    parser.add_argument("--collection", choices=["uci", "pmlb54"], default="pmlb54")
+    parser.add_argument("--min-rows", type=int, default=1000, help="training rows of the first validation split")
+    parser.add_argument("--halves", type=int, choices=[1, 2], default=2)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--datasets", help="comma-separated names (default: every file of the collection)")
+    parser.add_argument("--data-dir", type=pathlib.Path, default=tabular.DEFAULT_DATA)
+    parser.add_argument("--out", type=pathlib.Path)
+    args = parser.parse_args(argv)
+    from joblib import Parallel, delayed
+
+    names = args.datasets.split(",") if args.datasets else None
+    paths = []
+    for path in tabular.dataset_paths(args.data_dir, args.collection, args.task, names):
+        with np.load(path) as data:
+            data = dict(data)
+        if len(defaults.validation_split(data, args.task, args.seed, args.collection)[0]) >= args.min_rows:
+            paths.append(path)
+    started = time.time()
+    results = Parallel(n_jobs=args.n_jobs)(
+        delayed(run_dataset)(p, args.task, args.collection, args.halves, args.seed) for p in paths
+    )
+    command = "python benchmarks/periodic_probe.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    page = (
+        f"## {args.task.capitalize()}, validation splits of {args.collection}, >= {args.min_rows} training rows\n\n"
+        + report(results, args.task)
+        + f"\n\n`{command}`: {time.time() - started:.0f} s, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n"
+    )
+    print(page)
+    if args.out:
+        args.out.with_suffix(".md").write_text(page)
+        args.out.with_suffix(".json").write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
