@@ -31,6 +31,7 @@ exclude_patterns = [
     "results/tabular_*.md",
     "results/defaults_search_*.md",
     "results/defaults_screen_*.md",
+    "results/periodic_probe_*.md",
 ]
 myst_enable_extensions = ["dollarmath"]
 
