@@ -119,8 +119,10 @@ class StatelessChunkTrainer:
     Called with ``(chunk, rule, limits)``, it returns ``(rule, losses, ends)``
     (see ``_trainer.TrainingNetwork.chunk_trainer``). The call donates the
     state it is given: until ``sync``, the network's variables hold deleted
-    arrays.
+    arrays. The call returns before JAX computes it (``asynchronous``).
     """
+
+    asynchronous = True
 
     def __init__(self, network, function, parallel=None):
         self._network = network

@@ -106,8 +106,11 @@ class ChunkTrainer:
 
     Called with ``(chunk, rule, limits)``, it returns ``(rule, losses, ends)``
     (see ``_trainer.TrainingNetwork.chunk_trainer``). The call runs without
-    Grappler (:func:`_without_grappler`).
+    Grappler (:func:`_without_grappler`), and returns once the chunk is
+    trained (not ``asynchronous``).
     """
+
+    asynchronous = False
 
     def __init__(self, function):
         self._function = function

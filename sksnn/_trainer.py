@@ -342,7 +342,9 @@ class TrainingNetwork(keras.Model):
         apply_rule)`` (``apply_rule`` False leaves stopping to the estimator,
         epoch by epoch), it returns ``(rule, losses, ends)``: per slot, the
         loss of the epoch ending there and whether one did; its ``sync()``
-        makes the network's variables hold what training reached.
+        makes the network's variables hold what training reached, and its
+        ``asynchronous`` says whether the call returns before the backend
+        has computed it (JAX) or after (TensorFlow).
 
         ``work_rows``, the rows the fit trains on at most (padding and all
         epochs included), says whether the fit's work exceeds a compilation's

@@ -2,10 +2,12 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 
 import keras
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from sksnn import _training
 
@@ -87,3 +89,112 @@ def test_fit_memory_stays_under_twice_x_and_on_jax_under_one_copy():
     out = subprocess.run(command, check=True, capture_output=True, text=True)
     growth = float(out.stdout.split()[-1])
     assert growth < (2.0 if keras.backend.backend() == "tensorflow" else 0.7)
+
+
+def _gatherer_threads():
+    return [thread for thread in threading.enumerate() if thread.name.startswith("sksnn-chunks")]
+
+
+def _recorded(items, log):
+    """A generator of ``items`` that logs which thread gathered each."""
+    for item in items:
+        log.append(("gathered", item, threading.current_thread().name))
+        yield item
+
+
+def test_chunks_gathered_in_a_thread_come_in_order_from_that_thread_and_the_thread_ends_with_the_block():
+    log = []
+    with _training._gathered_ahead(_recorded([1, 2, 3], log), in_thread=True) as gather:
+        got = [gather()() for _ in range(4)]
+    assert got == [1, 2, 3, None]
+    assert [item for _, item, _ in log] == [1, 2, 3]
+    assert all(name.startswith("sksnn-chunks") for _, _, name in log)
+    assert not _gatherer_threads()
+
+
+def test_chunks_gathered_without_a_thread_are_gathered_only_when_asked_for():
+    # JAX computes after its call returns: the next chunk is gathered then, on the caller's thread
+    log = []
+    with _training._gathered_ahead(_recorded([1, 2], log), in_thread=False) as gather:
+        gathered = gather()
+        log.append("the backend's call")
+        assert gathered() == 1
+    assert log == ["the backend's call", ("gathered", 1, threading.current_thread().name)]
+
+
+def test_a_gathering_thread_meets_the_callers_error_finishes_its_chunk_and_ends():
+    # An error (or Ctrl-C) in the backend's call while the next chunk is being
+    # gathered: the block waits for that gathering, and no thread outlives it.
+    release, finished = threading.Event(), []
+
+    def slow():
+        yield 1
+        release.wait(5)
+        finished.append(2)
+        yield 2
+
+    with pytest.raises(KeyboardInterrupt):
+        with _training._gathered_ahead(slow(), in_thread=True) as gather:
+            assert gather()() == 1
+            gather()  # gathering 2 while "the backend" runs and is interrupted
+            threading.Timer(0.2, release.set).start()
+            raise KeyboardInterrupt
+    assert finished == [2] and not _gatherer_threads()
+
+
+def test_an_error_while_gathering_reaches_the_caller():
+    def failing():
+        yield 1
+        raise MemoryError("a chunk")
+
+    with _training._gathered_ahead(failing(), in_thread=True) as gather:
+        assert gather()() == 1
+        with pytest.raises(MemoryError, match="a chunk"):
+            gather()()
+    assert not _gatherer_threads()
+
+
+@pytest.mark.parametrize("stopping", ["training loss", "validation"])
+def test_a_fit_gathers_its_chunks_ahead_where_the_backend_waits_and_trains_as_without(monkeypatch, stopping):
+    # TensorFlow's call returns once the chunk is trained: its next chunk is
+    # gathered in the fit's thread meanwhile. The chunks, and so the fit, are
+    # the same as when the caller gathers each after the call (JAX's way).
+    from sksnn import SNNRegressor
+
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((3000, 6))
+    y = X @ rng.standard_normal(6) + 0.1 * rng.standard_normal(3000)
+    params = dict(hidden_layer_sizes=(16,), batch_size=50, max_iter=6, random_state=0, tol=0.0)
+    params.update(early_stopping=stopping == "validation", n_iter_no_change=100)
+    chunks, names = _training._numpy_chunks, []
+
+    def recording(*args, **kwargs):
+        for chunk in chunks(*args, **kwargs):
+            names.append(threading.current_thread().name)
+            yield chunk
+
+    monkeypatch.setattr(_training, "_numpy_chunks", recording)
+    with pytest.warns(ConvergenceWarning):
+        ahead = SNNRegressor(**params).fit(X, y)
+    waits = keras.backend.backend() == "tensorflow"
+    assert len(names) > 1
+    assert all(name.startswith("sksnn-chunks") == waits for name in names)
+    assert not _gatherer_threads()
+
+    names.clear()
+    trainer_class = _chunk_trainer_class()
+    monkeypatch.setattr(trainer_class, "asynchronous", not trainer_class.asynchronous)
+    with pytest.warns(ConvergenceWarning):
+        other = SNNRegressor(**params).fit(X, y)
+    assert all(name.startswith("sksnn-chunks") != waits for name in names)
+    assert other.loss_curve_ == ahead.loss_curve_ and other.n_iter_ == ahead.n_iter_
+    for a, b in zip(other.coefs_ + other.intercepts_, ahead.coefs_ + ahead.intercepts_):
+        np.testing.assert_array_equal(a, b)
+
+
+def _chunk_trainer_class():
+    if keras.backend.backend() == "tensorflow":
+        from sksnn._tensorflow_trainer import ChunkTrainer
+    else:
+        from sksnn._jax_trainer import StatelessChunkTrainer as ChunkTrainer
+    return ChunkTrainer
