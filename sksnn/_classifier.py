@@ -177,6 +177,20 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         about ``n_members`` times the work of one network. 1 trains one
         network; ``solver='lbfgs'`` needs 1.
 
+    learned_input_scale : bool or 'auto', default=False
+        Learn a factor for each of the network's inputs (X's standardized
+        columns and the embedding's components) as it trains (not in MLP;
+        RealMLP's scaling layer, Holzmueller et al. 2024): the first layer
+        sees ``x * c``, each ``c`` starting at 1 and learning 6 times faster
+        than the weights (``c = 6 v``, ``v`` trained), outside the L2
+        penalty. The factors end up folded into ``coefs_[0]`` (row ``j``
+        times ``c_j``), so the fitted network, its prediction and its export
+        are those of an ordinary network; a fit that continues
+        (``warm_start``, ``partial_fit``) starts them at 1 again on those
+        weights. True needs a minibatch solver. 'auto' learns them in
+        regression only (:class:`SNNRegressor`; round 10 of
+        :doc:`/defaults`: level in classification), so here it is False.
+
     dtype : {'auto', 'float32', 'float64'} or None, default='auto'
         The floating-point type the network trains in with a minibatch
         solver (not in MLP, which trains in X's dtype): 'auto' trains in
@@ -343,6 +357,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         numerical_embedding="auto",
         n_bins=16,
         n_members=1,
+        learned_input_scale=False,
         dtype="auto",
         class_weight=None,
         label_smoothing=0.1,
@@ -378,6 +393,7 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
             numerical_embedding=numerical_embedding,
             n_bins=n_bins,
             n_members=n_members,
+            learned_input_scale=learned_input_scale,
             dtype=dtype,
         )
         self.class_weight = class_weight

@@ -74,6 +74,11 @@ _ABSENT_CLASS_LOGIT = -1e9
 # compiled: ~0.4 s of it.
 _COMPILE_WORTH = 1e10
 
+# How many times faster than a weight a learned input scale moves
+# (``TrainingNetwork``'s ``input_scale``): RealMLP's scaling layer learns at
+# 6x the learning rate, which under Adam-type updates is a factor 6 * v.
+INPUT_SCALE_SPEED = 6.0
+
 
 def _next_power_of_two(n, smallest):
     return max(smallest, 1 << (int(n) - 1).bit_length())
@@ -176,9 +181,15 @@ class TrainingNetwork(keras.Model):
       ``component_width``). Encoding on the host made every batch
       ``n_bins`` times wider to gather, standardize and copy: about a
       quarter of a large fit.
+    - A learned input scale (``input_scale``, the estimators'
+      ``learned_input_scale``) multiplies each input by
+      ``INPUT_SCALE_SPEED * input_scale_factor`` before the network: a
+      variable of the training network only, folded into the first kernel
+      whenever the weights go out (:meth:`dense_weights`) and reset to 1
+      whenever they come in.
     """
 
-    def __init__(self, network, alpha, loss, components=0, **kwargs):
+    def __init__(self, network, alpha, loss, components=0, input_scale=False, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self._kernels_of = dense_layers(network)
@@ -207,6 +218,16 @@ class TrainingNetwork(keras.Model):
             )
             self.component_affine = keras.Variable(
                 np.zeros((4, self.component_width)), trainable=False, dtype=variable_dtype, name="component_affine"
+            )
+        # Each input's learned factor is INPUT_SCALE_SPEED * this variable,
+        # from 1: under Adam-type optimizers the factor moves that many times
+        # faster than a weight (RealMLP's scaling layer learns at 6x the rate).
+        self.input_scale_factor = None
+        if input_scale:
+            self.input_scale_factor = keras.Variable(
+                np.full(self.input_width + self.component_width, 1.0 / INPUT_SCALE_SPEED),
+                dtype=variable_dtype,
+                name="input_scale_factor",
             )
         self.class_logit_offset = keras.Variable(
             np.zeros(self.output_width), trainable=False, dtype=variable_dtype, name="class_logit_offset"
@@ -287,6 +308,13 @@ class TrainingNetwork(keras.Model):
         """Load the network's variables from values in the data's shapes (``_network.initial_values``)."""
         variables = self.network.variables
         assign_values(variables, [self._place(w, v) for w, v in zip(variables, values, strict=True)])
+        self._reset_input_scale()
+
+    def _reset_input_scale(self):
+        """Every input's learned factor back to 1 (the weights loaded hold what it had learned)."""
+        if self.input_scale_factor is not None:
+            start = np.full(self.input_scale_factor.shape, 1.0 / INPUT_SCALE_SPEED)
+            self.input_scale_factor.assign(start.astype(self.input_scale_factor.dtype))
 
     def dense_weights(self):
         """``(coefs, intercepts, members)`` in the data's shapes, as NumPy arrays.
@@ -295,6 +323,9 @@ class TrainingNetwork(keras.Model):
         output_scales)`` of each layer (``_network.get_member_scales``).
         """
         coefs, intercepts = get_dense_weights(self.network)
+        if self.input_scale_factor is not None:  # x * c through W is x through diag(c) W
+            factor = INPUT_SCALE_SPEED * keras.ops.convert_to_numpy(self.input_scale_factor)
+            coefs[0] = coefs[0] * factor.astype(coefs[0].dtype)[:, None]
         coefs[0] = self._data_axis(coefs[0], 0)
         coefs[-1], intercepts[-1] = coefs[-1][:, : self.n_outputs], intercepts[-1][..., : self.n_outputs]
         members = get_member_scales(self.network)
@@ -309,6 +340,7 @@ class TrainingNetwork(keras.Model):
         padded_coefs = [self._place(layer.kernel, w) for w, layer in zip(coefs, layers, strict=True)]
         padded_intercepts = [_embed(b, layer.bias.shape) for b, layer in zip(intercepts, layers, strict=True)]
         set_dense_weights(self.network, padded_coefs, padded_intercepts)
+        self._reset_input_scale()
         if members is not None:
             set_member_scales(
                 self.network,
@@ -360,6 +392,8 @@ class TrainingNetwork(keras.Model):
             components = ops.take(inputs, self.component_column, axis=1) * scale + shift
             components = ops.clip(components, 0.0, 1.0) * out_scale + out_shift
             inputs = ops.concatenate([inputs, components], axis=1)
+        if self.input_scale_factor is not None:
+            inputs = inputs * (INPUT_SCALE_SPEED * ops.cast(self.input_scale_factor, inputs.dtype))
         return self.network(inputs, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -398,8 +432,8 @@ def set_optimizer_state(trainer, state):
     assign_values(variables, state)
 
 
-def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype, components=0):
-    trainer = TrainingNetwork(network, alpha, loss, components=components, dtype=dtype)
+def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype, components=0, input_scale=False):
+    trainer = TrainingNetwork(network, alpha, loss, components=components, input_scale=input_scale, dtype=dtype)
     trainer.compile(optimizer=OPTIMIZERS[solver](learning_rate=learning_rate, **solver_params), jit_compile="auto")
     # sksnn's own loop trains (chunk_trainer), but Keras' train_step needs what
     # its fit builds first (the compiled loss and metrics): a fit of no epoch
@@ -490,6 +524,7 @@ def trainer_for(
     seed,
     work_rows,
     components=None,
+    input_scale=False,
 ):
     """A compiled :class:`TrainingNetwork` for data of these widths, freshly initialized from ``seed``.
 
@@ -510,6 +545,8 @@ def trainer_for(
     affine)`` of :meth:`TrainingNetwork.use_components` (None: none); the
     network's input is then ``n_features`` columns and ``len(column)``
     components, and the batches hold the ``n_features`` columns.
+    ``input_scale``: the network learns a factor of each input (see
+    :class:`TrainingNetwork`).
     """
     # Keras' optimizers refuse an int learning rate; scikit-learn accepts any Real.
     learning_rate, alpha = float(learning_rate), float(alpha)
@@ -527,6 +564,7 @@ def trainer_for(
         dtype,
         None if (parallel := data_parallel()) is None else parallel.key,
         n_components > 0,  # a step that encodes
+        bool(input_scale),  # a step that scales its inputs
     )
     sizes = spec["hidden_layer_sizes"]
 
@@ -561,6 +599,7 @@ def trainer_for(
             alpha=alpha,
             dtype=dtype,
             components=component_width,
+            input_scale=input_scale,
         )
         trainer.pool_key = key
     else:
