@@ -16,12 +16,17 @@ stopped on the loss of 10% held-out rows (patience 10, the best epoch's
 weights kept). "ple": X with each feature's encoding (sksnn's own
 ``PiecewiseLinearEncoding``, features of 3+ distinct values); "plr": X with
 each such feature's PLR (``k=8`` frequencies, ``d=16``, so 16 numbers per
-feature as the encoding has). Rows: the validation splits of
-``benchmarks/defaults.py`` (never a test row), both halves.
+feature as the encoding has); "ple_scale": "ple" with RealMLP's scaling
+layer on every input column (a learned factor per column, starting at 1,
+learning 6x faster: ``6 v`` with ``v`` from 1/6, which under Nadam is a 6x
+learning rate; no penalty). ``--arms`` picks them, the first the reference
+of the others. Rows: the validation splits of ``benchmarks/defaults.py``
+(never a test row), both halves.
 
 Usage::
 
     python benchmarks/periodic_probe.py --task classification --collection pmlb54 --min-rows 1000 --n-jobs 2
+    python benchmarks/periodic_probe.py --arms ple,ple_scale --task regression --collection uci --n-jobs 2
 """
 
 import argparse
@@ -38,7 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import defaults  # noqa: E402
 import tabular  # noqa: E402
 
-ARMS = ("ple", "plr")
+ARMS = ("ple", "plr", "ple_scale")
 
 
 def periodic_layer_class():
@@ -70,6 +75,25 @@ def periodic_layer_class():
     return PeriodicLinearReLU
 
 
+def input_scale_class():
+    """RealMLP's scaling layer (defined once Keras is imported): each column times a learned factor."""
+    import keras
+
+    class InputScale(keras.layers.Layer):
+        def __init__(self, speed=6.0, **kwargs):
+            super().__init__(**kwargs)
+            self.speed = speed
+
+        def build(self, input_shape):
+            start = keras.initializers.Constant(1.0 / self.speed)
+            self.factor = self.add_weight(shape=(input_shape[-1],), initializer=start, name="factor")
+
+        def call(self, x):
+            return x * (self.speed * self.factor)
+
+    return InputScale
+
+
 def build_model(arm, n_inputs, n_encoded, n_outputs, task, seed):
     """The bare network: ``n_inputs`` standardized columns, ``n_encoded`` of them embedded ("plr") or pre-encoded."""
     import keras
@@ -80,6 +104,8 @@ def build_model(arm, n_inputs, n_encoded, n_outputs, task, seed):
     if arm == "plr" and n_encoded:
         encoded = keras.layers.Lambda(lambda t: t[:, n_inputs - n_encoded :])(inputs)
         x = keras.layers.Concatenate()([inputs, periodic_layer_class()(seed=seed)(encoded)])
+    if arm == "ple_scale":
+        x = input_scale_class()()(x)
     for _ in range(2):
         x = keras.layers.Dense(100, activation="selu", kernel_initializer="lecun_normal", kernel_regularizer=l2)(x)
     out = keras.layers.Dense(
@@ -107,9 +133,10 @@ def fit_score(arm, task, X_train, y_train, X_val, y_val, seed):
     Z_train, Z_val = scaler.transform(X_train), scaler.transform(X_val)
     encoding = PiecewiseLinearEncoding(16).fit(X_train, seed=seed)
     columns = encoding.feature_index_
-    if arm == "ple":  # the encoding's components, standardized as sksnn's scaler does
-        components = StandardScaler().fit(encoding.transform(X_train)[:, X_train.shape[1] :])
-        Z_train = np.hstack([Z_train, components.transform(encoding.transform(X_train)[:, X_train.shape[1] :])])
+    if arm != "plr":  # the encoding's components, standardized as sksnn's scaler does
+        encoded = encoding.transform(X_train)[:, X_train.shape[1] :]
+        components = StandardScaler().fit(encoded)
+        Z_train = np.hstack([Z_train, components.transform(encoded)])
         Z_val = np.hstack([Z_val, components.transform(encoding.transform(X_val)[:, X_train.shape[1] :])])
         n_encoded = 0
     else:  # the features the encoding encodes, again at the end, for the PLR layer
@@ -145,7 +172,7 @@ def fit_score(arm, task, X_train, y_train, X_val, y_val, seed):
     return float(np.sqrt(np.mean((predicted - y_val) ** 2))), seconds
 
 
-def run_dataset(path, task, collection, halves, seed):
+def run_dataset(path, task, collection, halves, seed, arms=ARMS[:2]):
     os.environ.setdefault("KERAS_BACKEND", "jax")
     with np.load(path) as data:
         data = dict(data)
@@ -153,41 +180,44 @@ def run_dataset(path, task, collection, halves, seed):
     result = {
         "dataset": path.stem,
         "rows": len(y),
-        "scores": {arm: [] for arm in ARMS},
-        "fit_s": dict.fromkeys(ARMS, 0.0),
+        "scores": {arm: [] for arm in arms},
+        "fit_s": dict.fromkeys(arms, 0.0),
     }
     for train, val in defaults.validation_splits(data, task, halves, seed, collection):
         result["train_rows"] = len(train)
-        for arm in ARMS:
+        for arm in arms:
             score, seconds = fit_score(arm, task, X[train], y[train], X[val], y[val], seed)
             result["scores"][arm].append(score)
             result["fit_s"][arm] += seconds
     return result
 
 
-def report(results, task):
+def report(results, task, arms=ARMS[:2]):
+    """Each arm after the first against the first: wins / ties / losses, mean gain, Wilcoxon, fit time; per set."""
     from scipy.stats import wilcoxon
 
     better = (lambda a, b: a - b) if task == "classification" else (lambda a, b: (b - a) / b)
     tie = tabular.TIE_ACCURACY if task == "classification" else tabular.TIE_RMSE
-    gains = np.array([better(np.mean(r["scores"]["plr"]), np.mean(r["scores"]["ple"])) for r in results])
-    wins, losses = int(np.sum(gains > tie)), int(np.sum(gains < -tie))
-    p = wilcoxon(gains, alternative="greater").pvalue if np.any(gains) else 1.0
-    seconds = {arm: sum(r["fit_s"][arm] for r in results) for arm in ARMS}
+    reference = arms[0]
     gain = "points" if task == "classification" else "% RMSE"
     metric = "accuracy" if task == "classification" else "RMSE"
-    lines = [
-        f"plr against ple, {len(results)} data sets: {wins} / {len(results) - wins - losses} / {losses}, "
-        f"mean gain {np.mean(gains) * 100:+.2f} {gain}, one-sided Wilcoxon p {p:.3g}, "
-        f"fit time plr / ple {seconds['plr'] / seconds['ple']:.2f}x",
-        "",
-        f"| data set | training rows | {metric}: ple / plr | fit s: ple / plr |",
-        "|---|---|---|---|",
-    ]
+    lines = []
+    for arm in arms[1:]:
+        gains = np.array([better(np.mean(r["scores"][arm]), np.mean(r["scores"][reference])) for r in results])
+        wins, losses = int(np.sum(gains > tie)), int(np.sum(gains < -tie))
+        p = wilcoxon(gains, alternative="greater").pvalue if np.any(gains) else 1.0
+        seconds = {a: sum(r["fit_s"][a] for r in results) for a in (reference, arm)}
+        lines.append(
+            f"{arm} against {reference}, {len(results)} data sets: {wins} / {len(results) - wins - losses} / {losses}, "
+            f"mean gain {np.mean(gains) * 100:+.2f} {gain}, one-sided Wilcoxon p {p:.3g}, "
+            f"fit time {arm} / {reference} {seconds[arm] / seconds[reference]:.2f}x"
+        )
+    names = " / ".join(arms)
+    lines += ["", f"| data set | training rows | {metric}: {names} | fit s: {names} |", "|---|---|---|---|"]
     for r in results:
-        ple, plr = np.mean(r["scores"]["ple"]), np.mean(r["scores"]["plr"])
-        fit_s = f"{r['fit_s']['ple']:.1f} / {r['fit_s']['plr']:.1f}"
-        lines.append(f"| {r['dataset']} | {r['train_rows']} | {ple:.4f} / {plr:.4f} | {fit_s} |")
+        scores = " / ".join(f"{np.mean(r['scores'][a]):.4f}" for a in arms)
+        fit_s = " / ".join(f"{r['fit_s'][a]:.1f}" for a in arms)
+        lines.append(f"| {r['dataset']} | {r['train_rows']} | {scores} | {fit_s} |")
     return "\n".join(lines)
 
 
@@ -199,10 +229,14 @@ def main(argv=None):
     parser.add_argument("--halves", type=int, choices=[1, 2], default=2)
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--arms", default="ple,plr", help=f"comma-separated, of {', '.join(ARMS)}; first: reference")
     parser.add_argument("--datasets", help="comma-separated names (default: every file of the collection)")
     parser.add_argument("--data-dir", type=pathlib.Path, default=tabular.DEFAULT_DATA)
     parser.add_argument("--out", type=pathlib.Path)
     args = parser.parse_args(argv)
+    arms = tuple(args.arms.split(","))
+    if len(arms) < 2 or not set(arms) <= set(ARMS):
+        parser.error(f"--arms: two or more of {', '.join(ARMS)}")
     from joblib import Parallel, delayed
 
     names = args.datasets.split(",") if args.datasets else None
@@ -214,12 +248,12 @@ def main(argv=None):
             paths.append(path)
     started = time.time()
     results = Parallel(n_jobs=args.n_jobs)(
-        delayed(run_dataset)(p, args.task, args.collection, args.halves, args.seed) for p in paths
+        delayed(run_dataset)(p, args.task, args.collection, args.halves, args.seed, arms) for p in paths
     )
     command = "python benchmarks/periodic_probe.py " + " ".join(argv if argv is not None else sys.argv[1:])
     page = (
         f"## {args.task.capitalize()}, validation splits of {args.collection}, >= {args.min_rows} training rows\n\n"
-        + report(results, args.task)
+        + report(results, args.task, arms)
         + f"\n\n`{command}`: {time.time() - started:.0f} s, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}\n"
     )
     print(page)

@@ -32,6 +32,7 @@ exclude_patterns = [
     "results/defaults_search_*.md",
     "results/defaults_screen_*.md",
     "results/periodic_probe_*.md",
+    "results/input_scale_probe_*.md",
 ]
 myst_enable_extensions = ["dollarmath"]
 

@@ -326,3 +326,31 @@ def test_the_periodic_probe_layer_is_cosines_and_sines_of_learned_frequencies_th
     assert layer.frequencies in layer.trainable_weights  # learned, unlike round 9's fixed features
     model = periodic_probe.build_model("plr", 7, 5, 3, "classification", seed=0)
     assert model.output_shape == (None, 3) and "PeriodicLinearReLU" in {type(x).__name__ for x in model.layers}
+
+
+def test_the_probes_input_scale_starts_at_one_learns_six_times_faster_and_arms_are_reported_against_the_first(
+    defaults,
+):
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import periodic_probe
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    import keras
+
+    layer = periodic_probe.input_scale_class()()
+    z = np.random.RandomState(0).standard_normal((4, 5)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), z, rtol=1e-6)  # starts as the identity
+    layer.factor.assign(np.arange(1, 6, dtype="float32") / 6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), z * np.arange(1, 6), rtol=1e-5)
+    model = periodic_probe.build_model("ple_scale", 7, 0, 3, "classification", seed=0)
+    assert "InputScale" in {type(x).__name__ for x in model.layers}
+    results = [
+        {"dataset": f"d{i}", "train_rows": 1000, "scores": {"ple": [0.8], "plr": [0.8], "ple_scale": [0.8 + g]},
+         "fit_s": {"ple": 1.0, "plr": 2.0, "ple_scale": 1.5}}
+        for i, g in enumerate([0.02, 0.03, -0.01, 0.0])
+    ]  # fmt: skip
+    page = periodic_probe.report(results, "classification", ("ple", "plr", "ple_scale"))
+    assert "plr against ple, 4 data sets: 0 / 4 / 0" in page and "fit time plr / ple 2.00x" in page
+    assert "ple_scale against ple, 4 data sets: 2 / 1 / 1, mean gain +1.00 points" in page
+    assert "| d0 | 1000 | 0.8000 / 0.8000 / 0.8200 | 1.0 / 2.0 / 1.5 |" in page
