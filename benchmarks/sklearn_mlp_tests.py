@@ -64,6 +64,7 @@ MLP_DEFAULTS = {
     "output_initializer": "lecun_normal",
     "early_stopping": False,
     "numerical_embedding": None,
+    "learned_input_scale": False,
 }
 MLP_CLASSIFIER_DEFAULTS = {"label_smoothing": 0.0, "tol": 1e-4}  # MLP's log loss and tolerance
 SET_MLP_DEFAULTS = f"""
