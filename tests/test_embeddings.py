@@ -206,7 +206,7 @@ def test_the_batches_hold_xs_columns_and_a_pooled_network_pads_the_components():
     wide = SNNRegressor(**params).fit(ENCODED, y)  # 8 columns: 6 of them get components
     (key, trainer), *_ = _trainer._POOL._idle[-1:]
     n_components = len(wide.embedding_.feature_index_)
-    assert key[-1] is True and trainer.input_width == 16
+    assert key[-2] is True and key[-1] is False and trainer.input_width == 16  # encodes; no input scale
     assert trainer.component_width == _trainer.padded_components(n_components) >= n_components
     # A narrower data set trains in that network (its columns and components padded)...
     narrow_X = ENCODED[:, [0, 1, 4]]
