@@ -324,7 +324,7 @@ class TrainingNetwork(keras.Model):
         """
         coefs, intercepts = get_dense_weights(self.network)
         if self.input_scale_factor is not None:  # x * c through W is x through diag(c) W
-            factor = INPUT_SCALE_SPEED * keras.ops.convert_to_numpy(self.input_scale_factor)
+            factor = INPUT_SCALE_SPEED * variable_values([self.input_scale_factor])[0]
             coefs[0] = coefs[0] * factor.astype(coefs[0].dtype)[:, None]
         coefs[0] = self._data_axis(coefs[0], 0)
         coefs[-1], intercepts[-1] = coefs[-1][:, : self.n_outputs], intercepts[-1][..., : self.n_outputs]
