@@ -33,25 +33,28 @@ def test_the_trained_factors_are_folded_into_the_first_kernel_and_start_again_at
         ) as trainer,
     ):  # fmt: skip
         factor = trainer.input_scale_factor
+
+        def outputs():  # the members' mean of the two real outputs
+            return np.asarray(trainer(x)).reshape(7, n_members, -1)[..., :2].mean(axis=1)
+
         assert np.allclose(variable_values([factor])[0] * _trainer.INPUT_SCALE_SPEED, 1.0)  # every factor starts at 1
         assert any(v is factor for v in trainer.trainable_variables)
         x = np.random.RandomState(0).standard_normal((7, trainer.input_width))
         x[:, 5:] = 0.0  # padding columns
-        before = np.asarray(trainer(x)).reshape(7, n_members, -1)[..., :2].mean(axis=1)
+        before = outputs()
         factor.assign(np.random.RandomState(2).uniform(0.2, 3.0, factor.shape) / _trainer.INPUT_SCALE_SPEED)
-        scaled = np.asarray(trainer(x)).reshape(7, n_members, -1)[..., :2].mean(axis=1)
+        scaled = outputs()
         assert np.abs(scaled - before).max() > 1e-3  # the factors change what the network computes
         coefs, intercepts, members = trainer.dense_weights()
-        network_input = _network_input(trainer, x[:, :5], components)
+        network_input = _network_input(x[:, :5], components)
         np.testing.assert_allclose(forward(network_input, coefs, intercepts, "selu", "identity", members=members),
                                    scaled, rtol=1e-10, atol=1e-12)  # fmt: skip
         trainer.load_dense_weights(coefs, intercepts, members)
         assert np.allclose(variable_values([factor])[0] * _trainer.INPUT_SCALE_SPEED, 1.0)
-        np.testing.assert_allclose(np.asarray(trainer(x)).reshape(7, n_members, -1)[..., :2].mean(axis=1), scaled,
-                                   rtol=1e-10, atol=1e-12)  # fmt: skip
+        np.testing.assert_allclose(outputs(), scaled, rtol=1e-10, atol=1e-12)
 
 
-def _network_input(trainer, x, components):
+def _network_input(x, components):
     """The data's inputs of the network: X's columns, then the embedding's components (as ``TrainingNetwork.call``)."""
     if components is None:
         return x
