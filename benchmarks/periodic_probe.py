@@ -1,14 +1,20 @@
-"""A probe outside sksnn: learned periodic embeddings against the piecewise-linear encoding.
+"""A probe outside sksnn: levers of RealMLP and of the embeddings paper, tried in one bare Keras recipe first.
 
-Whether the periodic embedding of Gorishniy et al. 2022 ("PLR": each feature
-``z`` as ``cos(2 pi c z)``, ``sin(2 pi c z)`` over ``k`` frequencies ``c``
-*learned* from ``N(0, sigma^2)``, then a per-feature linear layer to ``d``
-numbers and a ReLU) would beat sksnn's piecewise-linear encoding (16 quantile
-bins, appended to X) before either is built into the network. Round 9 of the
-defaults found the *fixed*-frequency form behind; learning the frequencies
-needs a layer of its own, which this script builds in plain Keras.
+Written for round 9 of the defaults (learned periodic embeddings), then the
+home of every lever that needs new machinery in the network before sksnn
+builds it: RealMLP's scaling layer (round 10), its parametric activations
+and its learning-rate schedule (round 11).
 
-Both arms share one bare recipe, close to sksnn's defaults from 1,000 rows
+Round 9's question: whether the periodic embedding of Gorishniy et al. 2022
+("PLR": each feature ``z`` as ``cos(2 pi c z)``, ``sin(2 pi c z)`` over
+``k`` frequencies ``c`` *learned* from ``N(0, sigma^2)``, then a per-feature
+linear layer to ``d`` numbers and a ReLU) would beat sksnn's piecewise-linear
+encoding (16 quantile bins, appended to X) before either is built into the
+network. Round 9 of the defaults found the *fixed*-frequency form behind;
+learning the frequencies needs a layer of its own, which this script builds
+in plain Keras.
+
+All arms share one bare recipe, close to sksnn's defaults from 1,000 rows
 but not sksnn's code: standardized X (and y in regression), two SELU layers of
 100 (LeCun normal), a zero output kernel, Nadam 1e-3, batch 200, an L2 penalty
 of 1e-2 / 2 per batch of 200 on the hidden kernels (MLP's scaling), label smoothing 0.1, up to 200 epochs
@@ -19,8 +25,24 @@ each such feature's PLR (``k=8`` frequencies, ``d=16``, so 16 numbers per
 feature as the encoding has); "ple_scale": "ple" with RealMLP's scaling
 layer on every input column (a learned factor per column, starting at 1,
 learning 6x faster: ``6 v`` with ``v`` from 1/6, which under Nadam is a 6x
-learning rate; no penalty). ``--arms`` picks them, the first the reference
-of the others. Rows: the validation splits of ``benchmarks/defaults.py``
+learning rate; no penalty); "..._pact": the hidden layers' SELU made
+parametric as RealMLP's activations are, ``x + (selu(x) - x) * w`` with a
+learned ``w`` per unit starting at 1 (so SELU at the start) at a tenth of the
+learning rate (``w = v / 10``, ``v`` from 10; no penalty), "..._pact1" the
+same at the full learning rate (RealMLP trains 256 epochs, these fits tens:
+at a tenth the ``w`` stay within 1 +- 0.1); "..._coslog":
+RealMLP-TD's schedule instead of stopping, a fixed budget of 64 epochs with
+the learning rate ``2e-3 * (1 - cos(2 pi log2(1 + 15 t))) / 2`` at the
+fraction ``t`` of the steps (four cycles, each from zero; RealMLP's
+"coslog4"), the epoch of the lowest held-out loss kept; "..._cycles": the
+same peak in cosine cycles of 16 epochs, each from ``2e-3`` down to zero
+(warm restarts, Loshchilov & Hutter 2017), stopped a cycle's length (16
+epochs) after the lowest held-out loss, the best epoch kept;
+"ple_scale_plateau": sksnn's regressor's rule from 1,000 rows on the bare
+recipe (round 7: at the first plateau, back to the best epoch's weights at a
+tenth of the learning rate, stopped 2 epochs without a lower loss later),
+the reference a schedule must beat to be worth building. ``--arms``
+picks them, the first the reference of the others. Rows: the validation splits of ``benchmarks/defaults.py``
 (never a test row), both halves.
 
 Usage::
@@ -43,7 +65,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import defaults  # noqa: E402
 import tabular  # noqa: E402
 
-ARMS = ("ple", "plr", "ple_scale")
+ARMS = ("ple", "plr", "ple_scale", "ple_pact", "ple_scale_pact", "ple_pact1", "ple_scale_pact1")
+ARMS += ("ple_coslog", "ple_scale_coslog", "ple_cycles", "ple_scale_cycles", "ple_scale_plateau")
+COSLOG_EPOCHS = 64  # a quarter of RealMLP-TD's 256: near the stopping arms' fit time
+COSLOG_PEAK = 2e-3  # RealMLP-TD's 0.04 under its NTK parametrization, ~0.04 / sqrt(256) here
+CYCLE_EPOCHS = 16
 
 
 def periodic_layer_class():
@@ -94,7 +120,85 @@ def input_scale_class():
     return InputScale
 
 
-def build_model(arm, n_inputs, n_encoded, n_outputs, task, seed):
+def parametric_selu_class():
+    """RealMLP's parametric activation around SELU (defined once Keras is imported): one ``w`` per unit."""
+    import keras
+    from keras import ops
+
+    class ParametricSelu(keras.layers.Layer):
+        def __init__(self, speed=0.1, **kwargs):
+            super().__init__(**kwargs)
+            self.speed = speed
+
+        def build(self, input_shape):
+            start = keras.initializers.Constant(1.0 / self.speed)
+            self.weight = self.add_weight(shape=(input_shape[-1],), initializer=start, name="weight")
+
+        def call(self, x):
+            return x + (ops.selu(x) - x) * (self.speed * self.weight)
+
+    return ParametricSelu
+
+
+def coslog_schedule(total_steps):
+    """RealMLP's "coslog4" learning rate over ``total_steps`` (defined once Keras is imported)."""
+    import keras
+    from keras import ops
+
+    class CosLog4(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            t = ops.minimum(ops.cast(step, "float32") / total_steps, 1.0)
+            return COSLOG_PEAK * 0.5 * (1 - ops.cos(2 * np.pi * ops.log2(1 + 15 * t)))
+
+    return CosLog4()
+
+
+def cycles_schedule(steps_per_epoch):
+    """Cosine cycles of ``CYCLE_EPOCHS`` epochs from ``COSLOG_PEAK`` to zero (defined once Keras is imported)."""
+    import keras
+    from keras import ops
+
+    period = CYCLE_EPOCHS * steps_per_epoch
+
+    class CosineCycles(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            t = ops.mod(ops.cast(step, "float32"), period) / period
+            return COSLOG_PEAK * 0.5 * (1 + ops.cos(np.pi * t))
+
+    return CosineCycles()
+
+
+def plateau_callback():
+    """sksnn's regressor's plateau rule (``_base.AUTO_PLATEAU_*``) as a Keras callback."""
+    import keras
+
+    class ResumeSlowerOnce(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.best, self.wait, self.decayed, self.best_weights = np.inf, 0, False, None
+
+        def on_epoch_end(self, epoch, logs=None):
+            loss = logs["val_loss"]
+            if loss < self.best:
+                self.best, self.wait, self.best_weights = loss, 0, self.model.get_weights()
+                return
+            self.wait += 1
+            if self.wait < (2 if self.decayed else 10):
+                return
+            if self.decayed:
+                self.model.stop_training = True
+                return
+            self.model.set_weights(self.best_weights)
+            self.model.optimizer.learning_rate = float(self.model.optimizer.learning_rate) / 10
+            self.wait, self.decayed = 0, True
+
+        def on_train_end(self, logs=None):
+            if self.best_weights is not None:
+                self.model.set_weights(self.best_weights)
+
+    return ResumeSlowerOnce()
+
+
+def build_model(arm, n_inputs, n_encoded, n_outputs, task, seed, total_steps=None, steps_per_epoch=None):
     """The bare network: ``n_inputs`` standardized columns, ``n_encoded`` of them embedded ("plr") or pre-encoded."""
     import keras
 
@@ -104,10 +208,15 @@ def build_model(arm, n_inputs, n_encoded, n_outputs, task, seed):
     if arm == "plr" and n_encoded:
         encoded = keras.layers.Lambda(lambda t: t[:, n_inputs - n_encoded :])(inputs)
         x = keras.layers.Concatenate()([inputs, periodic_layer_class()(seed=seed)(encoded)])
-    if arm == "ple_scale":
+    if "_scale" in arm:
         x = input_scale_class()()(x)
+    parametric = arm.endswith(("_pact", "_pact1"))
     for _ in range(2):
-        x = keras.layers.Dense(100, activation="selu", kernel_initializer="lecun_normal", kernel_regularizer=l2)(x)
+        x = keras.layers.Dense(
+            100, activation=None if parametric else "selu", kernel_initializer="lecun_normal", kernel_regularizer=l2
+        )(x)
+        if parametric:
+            x = parametric_selu_class()(speed=1.0 if arm.endswith("_pact1") else 0.1)(x)
     out = keras.layers.Dense(
         n_outputs, kernel_initializer="zeros", activation="softmax" if task == "classification" else None
     )(x)
@@ -117,7 +226,12 @@ def build_model(arm, n_inputs, n_encoded, n_outputs, task, seed):
         if task == "classification"
         else keras.losses.MeanSquaredError()
     )
-    model.compile(optimizer=keras.optimizers.Nadam(1e-3), loss=loss)
+    rate = 1e-3
+    if arm.endswith("_coslog"):
+        rate = coslog_schedule(total_steps)
+    elif arm.endswith("_cycles"):
+        rate = cycles_schedule(steps_per_epoch)
+    model.compile(optimizer=keras.optimizers.Nadam(rate), loss=loss)
     return model
 
 
@@ -157,11 +271,19 @@ def fit_score(arm, task, X_train, y_train, X_val, y_val, seed):
         fit, held = train_test_split(np.arange(len(Y)), test_size=0.1, random_state=seed, stratify=stratify)
     except ValueError:
         fit, held = train_test_split(np.arange(len(Y)), test_size=0.1, random_state=seed)
-    model = build_model(arm, Z_train.shape[1], n_encoded, Y.shape[1], task, seed)
-    stop = keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)
+    epochs = COSLOG_EPOCHS if arm.endswith("_coslog") else 200
+    steps_per_epoch = -(-len(fit) // 200)
+    model = build_model(
+        arm, Z_train.shape[1], n_encoded, Y.shape[1], task, seed, epochs * steps_per_epoch, steps_per_epoch
+    )
+    # The coslog arm trains its whole budget, the cycles arm whole cycles; both keep their best epoch.
+    patience = {"_coslog": epochs, "_cycles": CYCLE_EPOCHS}.get(arm[arm.rfind("_") :], 10)
+    stop = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
+    if arm.endswith("_plateau"):
+        stop = plateau_callback()
     model.fit(
         Z_train[fit].astype(np.float32), Y[fit], validation_data=(Z_train[held].astype(np.float32), Y[held]),
-        batch_size=200, epochs=200, callbacks=[stop], verbose=0,
+        batch_size=200, epochs=epochs, callbacks=[stop], verbose=0,
     )  # fmt: skip
     predicted = model.predict(Z_val.astype(np.float32), batch_size=4096, verbose=0)
     seconds = time.perf_counter() - start

@@ -33,6 +33,9 @@ exclude_patterns = [
     "results/defaults_screen_*.md",
     "results/periodic_probe_*.md",
     "results/input_scale_probe_*.md",
+    "results/pact_probe*.md",
+    "results/coslog_probe_*.md",
+    "results/cycles_probe_*.md",
 ]
 myst_enable_extensions = ["dollarmath"]
 

@@ -354,3 +354,71 @@ def test_the_probes_input_scale_starts_at_one_learns_six_times_faster_and_arms_a
     assert "plr against ple, 4 data sets: 0 / 4 / 0" in page and "fit time plr / ple 2.00x" in page
     assert "ple_scale against ple, 4 data sets: 2 / 1 / 1, mean gain +1.00 points" in page
     assert "| d0 | 1000 | 0.8000 / 0.8000 / 0.8200 | 1.0 / 2.0 / 1.5 |" in page
+
+
+def test_the_probes_parametric_selu_and_learning_rate_schedules(defaults):
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import periodic_probe
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    import keras
+
+    def selu(x):
+        return 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))
+
+    z = np.random.RandomState(0).standard_normal((4, 5)).astype("float32")
+    for speed in (0.1, 1.0):  # RealMLP's tenth of the learning rate, and the full rate
+        layer = periodic_probe.parametric_selu_class()(speed=speed)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), selu(z), rtol=1e-5, atol=1e-6)  # SELU at w=1
+        w = np.linspace(0.0, 2.0, 5).astype("float32")
+        layer.weight.assign(w / speed)
+        expected = z + (selu(z) - z) * w  # w = 0: the identity; w = 1: SELU
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), expected, rtol=1e-5, atol=1e-6)
+    for arm, speeds in (("ple_pact", {0.1}), ("ple_scale_pact1", {1.0})):
+        model = periodic_probe.build_model(arm, 7, 0, 3, "classification", seed=0)
+        assert {x.speed for x in model.layers if type(x).__name__ == "ParametricSelu"} == speeds
+        assert ("_scale" in arm) == ("InputScale" in {type(x).__name__ for x in model.layers})
+
+    peak = periodic_probe.COSLOG_PEAK
+    coslog = periodic_probe.coslog_schedule(150)  # four cycles end at t = 1/15, 3/15, 7/15, 1: steps 10, 30, 70, 150
+    middles = [(2 ** (k + 0.5) - 1) / 15 * 150 for k in range(4)]  # log2(1 + 15 t) = k + 1/2
+    rates = np.array([float(coslog(step)) for step in (0, 10, 30, 70, 150, *middles)])
+    np.testing.assert_allclose(rates[:5], 0.0, atol=1e-9)
+    np.testing.assert_allclose(rates[5:], peak, rtol=1e-4)
+    cycles = periodic_probe.cycles_schedule(steps_per_epoch=10)  # 16-epoch cycles: 160 steps
+    rates = [float(cycles(step)) for step in (0, 80, 160, 240, 319)]
+    np.testing.assert_allclose(rates[:4], [peak, peak / 2, peak, peak / 2], rtol=1e-5)
+    assert rates[4] < peak * 1e-3  # a cycle ends near zero, the next starts at the peak
+    arms = {"ple_scale_cycles": peak, "ple_coslog": 0.0, "ple_scale": 1e-3}  # the rate at the first step
+    for arm, rate in arms.items():
+        model = periodic_probe.build_model(arm, 7, 0, 1, "regression", seed=0, total_steps=150, steps_per_epoch=10)
+        np.testing.assert_allclose(float(model.optimizer.learning_rate), rate, rtol=1e-5, atol=1e-12)
+
+
+def test_the_probes_plateau_arm_resumes_once_from_the_best_weights_at_a_tenth_of_the_rate(defaults):
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import periodic_probe
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+    model = periodic_probe.build_model("ple_scale", 3, 0, 1, "regression", seed=0)
+    callback = periodic_probe.plateau_callback()
+    callback.set_model(model)
+    callback.on_train_begin()
+    weights = [w + 1.0 for w in model.get_weights()]
+    model.set_weights(weights)
+    callback.on_epoch_end(0, {"val_loss": 1.0})  # the best epoch
+    model.set_weights([w + 5.0 for w in weights])  # training moves on
+    for epoch in range(1, 10):
+        callback.on_epoch_end(epoch, {"val_loss": 2.0})
+    assert not model.stop_training and float(model.optimizer.learning_rate) == pytest.approx(1e-3)
+    callback.on_epoch_end(10, {"val_loss": 2.0})  # the 10th epoch without a lower loss: the plateau
+    assert float(model.optimizer.learning_rate) == pytest.approx(1e-4) and not model.stop_training
+    for got, best in zip(model.get_weights(), weights):
+        np.testing.assert_array_equal(got, best)  # back to the best epoch's weights
+    callback.on_epoch_end(11, {"val_loss": 2.0})
+    assert not model.stop_training
+    callback.on_epoch_end(12, {"val_loss": 2.0})  # 2 more without a lower loss: stop
+    assert model.stop_training
