@@ -102,7 +102,11 @@ def periodic_layer_class():
 
 
 def input_scale_class():
-    """RealMLP's scaling layer (defined once Keras is imported): each column times a learned factor."""
+    """RealMLP's scaling layer (defined once Keras is imported): each column times a learned factor.
+
+    The factor is ``speed * v`` with ``v`` from ``1 / speed``: it starts at 1
+    and, under Nadam, learns at ``speed`` times the learning rate.
+    """
     import keras
 
     class InputScale(keras.layers.Layer):
@@ -121,21 +125,19 @@ def input_scale_class():
 
 
 def parametric_selu_class():
-    """RealMLP's parametric activation around SELU (defined once Keras is imported): one ``w`` per unit."""
-    import keras
+    """RealMLP's parametric activation around SELU (defined once Keras is imported): one learned ``w`` per unit.
+
+    ``w`` is the input scale's learned factor (from 1, at ``speed`` times the
+    learning rate), used as ``x + (selu(x) - x) * w``.
+    """
     from keras import ops
 
-    class ParametricSelu(keras.layers.Layer):
+    class ParametricSelu(input_scale_class()):
         def __init__(self, speed=0.1, **kwargs):
-            super().__init__(**kwargs)
-            self.speed = speed
-
-        def build(self, input_shape):
-            start = keras.initializers.Constant(1.0 / self.speed)
-            self.weight = self.add_weight(shape=(input_shape[-1],), initializer=start, name="weight")
+            super().__init__(speed=speed, **kwargs)
 
         def call(self, x):
-            return x + (ops.selu(x) - x) * (self.speed * self.weight)
+            return x + (ops.selu(x) - x) * (self.speed * self.factor)
 
     return ParametricSelu
 
@@ -276,11 +278,11 @@ def fit_score(arm, task, X_train, y_train, X_val, y_val, seed):
     model = build_model(
         arm, Z_train.shape[1], n_encoded, Y.shape[1], task, seed, epochs * steps_per_epoch, steps_per_epoch
     )
-    # The coslog arm trains its whole budget, the cycles arm whole cycles; both keep their best epoch.
-    patience = {"_coslog": epochs, "_cycles": CYCLE_EPOCHS}.get(arm[arm.rfind("_") :], 10)
-    stop = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
     if arm.endswith("_plateau"):
         stop = plateau_callback()
+    else:  # the coslog arm trains its whole budget, the cycles arm whole cycles; all keep their best epoch
+        patience = epochs if arm.endswith("_coslog") else CYCLE_EPOCHS if arm.endswith("_cycles") else 10
+        stop = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
     model.fit(
         Z_train[fit].astype(np.float32), Y[fit], validation_data=(Z_train[held].astype(np.float32), Y[held]),
         batch_size=200, epochs=epochs, callbacks=[stop], verbose=0,

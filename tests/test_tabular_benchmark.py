@@ -21,6 +21,17 @@ def tabular():
 
 
 @pytest.fixture(scope="module")
+def periodic_probe(defaults):
+    """benchmarks/periodic_probe.py, which imports defaults.py and tabular.py from its own folder."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import periodic_probe
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    return periodic_probe
+
+
+@pytest.fixture(scope="module")
 def defaults(tabular):
     """benchmarks/defaults.py, which imports tabular.py from its own folder."""
     sys.path.insert(0, str(SCRIPT.parent))
@@ -307,12 +318,7 @@ def test_the_anchors_run_appends_each_data_set_and_resumes(tmp_path, capsys):
     assert "| sksnn | MLP | 3 |" in page and f"x | {ratio:.3f} |" in page  # the typical RMSE ratio, too
 
 
-def test_the_periodic_probe_layer_is_cosines_and_sines_of_learned_frequencies_then_linear_and_relu(defaults):
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import periodic_probe
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def test_the_periodic_probe_layer_is_cosines_and_sines_of_learned_frequencies_then_linear_and_relu(periodic_probe):
     import keras
 
     layer = periodic_probe.periodic_layer_class()(k=3, d=2, sigma=0.5, seed=0)
@@ -329,13 +335,8 @@ def test_the_periodic_probe_layer_is_cosines_and_sines_of_learned_frequencies_th
 
 
 def test_the_probes_input_scale_starts_at_one_learns_six_times_faster_and_arms_are_reported_against_the_first(
-    defaults,
+    periodic_probe,
 ):
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import periodic_probe
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
     import keras
 
     layer = periodic_probe.input_scale_class()()
@@ -356,23 +357,20 @@ def test_the_probes_input_scale_starts_at_one_learns_six_times_faster_and_arms_a
     assert "| d0 | 1000 | 0.8000 / 0.8000 / 0.8200 | 1.0 / 2.0 / 1.5 |" in page
 
 
-def test_the_probes_parametric_selu_and_learning_rate_schedules(defaults):
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import periodic_probe
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def test_the_probes_parametric_selu_and_learning_rate_schedules(periodic_probe):
     import keras
 
-    def selu(x):
-        return 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(np.minimum(x, 0)))
+    from sksnn._activations import NUMPY_ACTIVATIONS
+
+    def selu(x):  # sksnn's NumPy SELU (in place, so on a copy)
+        return NUMPY_ACTIVATIONS["selu"](np.array(x, dtype=np.float64))
 
     z = np.random.RandomState(0).standard_normal((4, 5)).astype("float32")
     for speed in (0.1, 1.0):  # RealMLP's tenth of the learning rate, and the full rate
         layer = periodic_probe.parametric_selu_class()(speed=speed)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), selu(z), rtol=1e-5, atol=1e-6)  # SELU at w=1
         w = np.linspace(0.0, 2.0, 5).astype("float32")
-        layer.weight.assign(w / speed)
+        layer.factor.assign(w / speed)
         expected = z + (selu(z) - z) * w  # w = 0: the identity; w = 1: SELU
         np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), expected, rtol=1e-5, atol=1e-6)
     for arm, speeds in (("ple_pact", {0.1}), ("ple_scale_pact1", {1.0})):
@@ -396,12 +394,7 @@ def test_the_probes_parametric_selu_and_learning_rate_schedules(defaults):
         np.testing.assert_allclose(float(model.optimizer.learning_rate), rate, rtol=1e-5, atol=1e-12)
 
 
-def test_the_probes_plateau_arm_resumes_once_from_the_best_weights_at_a_tenth_of_the_rate(defaults):
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import periodic_probe
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+def test_the_probes_plateau_arm_resumes_once_from_the_best_weights_at_a_tenth_of_the_rate(periodic_probe):
 
     model = periodic_probe.build_model("ple_scale", 3, 0, 1, "regression", seed=0)
     callback = periodic_probe.plateau_callback()
