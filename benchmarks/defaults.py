@@ -77,6 +77,7 @@ AUTO_RULES = {
     "auto_plateau_restore": "AUTO_PLATEAU_RESTORE",
     "auto_plateau_patience": "AUTO_PLATEAU_PATIENCE",
     "auto_float32_rows": "AUTO_FLOAT32_ROWS",
+    "auto_cycle_epochs": "AUTO_CYCLE_EPOCHS",
 }
 
 

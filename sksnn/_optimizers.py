@@ -16,7 +16,14 @@ are bit-identical to Keras'. Nadam multiplies by the reciprocals of its three
 step scalars where Keras divides by them, as XLA compiles Keras' own Nadam:
 bit-identical to it in training on JAX, one rounding apart elsewhere
 (tests/test_optimizers.py).
+
+Nadam, Adam and AdamW can also move their learning rate in cosine cycles with
+warm restarts (:class:`_CosineCycles`, off unless a fit sets the cycle's
+length): the rate is then a function of the step count inside the compiled
+step, on both backends, with nothing traced again when a fit turns it on.
 """
+
+import math
 
 from ._backend import start_backend
 
@@ -82,7 +89,53 @@ class _ScalarsOncePerStep:
         return self._factors[1]
 
 
-class Nadam(_OneReplica, _ZerosFromNumpy, _ScalarsOncePerStep, keras.optimizers.Nadam):
+class _CosineCycles:
+    """The learning rate in cosine cycles of ``cycle_steps`` steps, with warm restarts (0: a constant rate).
+
+    At step ``t`` of a cycle of ``P`` steps the rate is ``learning_rate * (1 +
+    cos(pi * (t mod P) / P))``: from twice ``learning_rate`` down to zero, then
+    back at the top (Loshchilov & Hutter 2017's SGDR, cycles of one length),
+    ``learning_rate`` on average over a cycle. ``cycle_steps`` is an
+    optimizer variable, so the compiled step and its cache serve fits with
+    and without cycles, of any length; each fit sets it
+    (``set_learning_rate_cycles``).
+    """
+
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self.cycle_steps = self.add_variable(shape=(), initializer="zeros", name="cycle_steps")
+
+    def _apply_weight_decay(self, variables):
+        # AdamW's decoupled decay is weight_decay * learning_rate a step (Keras
+        # multiplies them in each backend's own method): it follows the cycles,
+        # as it follows a Keras schedule of the rate. Exactly Keras' without.
+        if self.weight_decay is None or not variables:
+            return super()._apply_weight_decay(variables)
+        weight_decay, dtype = self.weight_decay, variables[0].dtype
+        self.weight_decay = ops.cast(weight_decay, dtype) * self._cycle_factor(dtype)
+        try:
+            super()._apply_weight_decay(variables)
+        finally:
+            self.weight_decay = weight_decay
+
+    def _cycle_factor(self, dtype):
+        """The step's factor of the learning rate: exactly 1 without cycles."""
+        period = ops.cast(self.cycle_steps, dtype)
+        position = ops.mod(ops.cast(self.iterations, dtype), ops.maximum(period, 1.0)) / ops.maximum(period, 1.0)
+        return ops.where(period > 0, 1.0 + ops.cos(math.pi * position), ops.ones((), dtype))
+
+
+def set_learning_rate_cycles(optimizer, steps):
+    """Cycles of ``steps`` steps for ``optimizer``'s rate (0: constant); False if it has none."""
+    if not isinstance(optimizer, _CosineCycles):
+        return False
+    optimizer.cycle_steps.assign(float(steps))
+    return True
+
+
+class Nadam(_OneReplica, _ZerosFromNumpy, _ScalarsOncePerStep, _CosineCycles, keras.optimizers.Nadam):
     """:class:`keras.optimizers.Nadam`, with the scalar work of a step done once."""
 
     def _compute_step_factors(self, dtype, learning_rate):
@@ -99,7 +152,7 @@ class Nadam(_OneReplica, _ZerosFromNumpy, _ScalarsOncePerStep, keras.optimizers.
         u_product_t_1 = u_product_t * u_t_1
         beta_2_power = ops.power(beta_2, local_step)
         return {
-            "lr": ops.cast(learning_rate, dtype),
+            "lr": ops.cast(learning_rate, dtype) * self._cycle_factor(dtype),
             "one_minus_beta_1": 1 - beta_1,
             "one_minus_beta_2": 1 - beta_2,
             "u_t_1": u_t_1,
@@ -129,12 +182,12 @@ class Nadam(_OneReplica, _ZerosFromNumpy, _ScalarsOncePerStep, keras.optimizers.
         self.assign_sub(variable, ops.divide(ops.multiply(m_hat, f["lr"]), ops.add(ops.sqrt(v_hat), self.epsilon)))
 
 
-class _AdamUpdate(_ScalarsOncePerStep):
+class _AdamUpdate(_ScalarsOncePerStep, _CosineCycles):
     """Adam's update_step (shared by Adam and AdamW), scalars once per step."""
 
     def _compute_step_factors(self, dtype, learning_rate):
         # As Adam.update_step computes them.
-        lr = ops.cast(learning_rate, dtype)
+        lr = ops.cast(learning_rate, dtype) * self._cycle_factor(dtype)
         local_step = ops.cast(self.iterations + 1, dtype)
         beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
         beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)

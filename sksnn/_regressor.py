@@ -126,9 +126,14 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         its R^2 stops improving for ``n_iter_no_change`` epochs, and keep the
         best epoch's weights. 'auto' (not in MLP): on when ``fit`` is given
         at least 1,000 rows, off below that, in ``partial_fit`` and for
-        'lbfgs'; it watches the validation loss, and at its first plateau
-        goes back to the best epoch's weights, divides the learning rate by
-        10 and trains on until 2 epochs in a row miss ``tol``; chosen on
+        'lbfgs'; it watches the validation loss, and with 'nadam', 'adam'
+        or 'adamw' trains in cosine cycles of the learning rate: over each
+        cycle of 16 epochs the rate falls from twice ``learning_rate_init`` to
+        zero, then starts again at the top (warm restarts), and the fit stops
+        once a whole cycle (or ``n_iter_no_change`` epochs, if more) passes
+        without a lower loss. With 'sgd' or 'rmsprop' it goes back to the
+        best epoch's weights at the first plateau, divides the learning rate
+        by 10 and trains on until 2 epochs in a row miss ``tol``. Chosen on
         validation splits (:doc:`/defaults`). True and False mean what they
         mean for MLP.
 

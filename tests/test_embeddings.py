@@ -235,6 +235,8 @@ def test_early_stopping_auto_in_regression_resumes_once_from_the_best_weights_at
     params = dict(hidden_layer_sizes=(64, 64), numerical_embedding=None, learning_rate_init=1e-2,
                   n_iter_no_change=3, max_iter=200, random_state=0, verbose=True)  # fmt: skip
 
+    monkeypatch.setattr(_base, "AUTO_CYCLE_EPOCHS", {"classifier": None, "regressor": None})  # the rule without cycles
+
     def fit(decays, restore=True):
         monkeypatch.setattr(_base, "AUTO_PLATEAU_DECAYS", {"classifier": decays, "regressor": decays})
         monkeypatch.setattr(_base, "AUTO_PLATEAU_RESTORE", restore)
@@ -263,3 +265,48 @@ def test_early_stopping_auto_in_regression_resumes_once_from_the_best_weights_at
     monkeypatch.setattr(_base, "AUTO_PLATEAU_DECAYS", {"classifier": 0, "regressor": 1})
     SNNClassifier(**params).fit(X, (noisy > 0).astype(int))
     assert "Back to the best epoch's weights" not in capsys.readouterr().out
+
+
+def test_early_stopping_auto_in_regression_trains_in_cosine_cycles_and_waits_a_whole_cycle(monkeypatch, capsys):
+    from sksnn import _optimizers
+
+    monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
+    cycles, set_cycles = [], _optimizers.set_learning_rate_cycles
+
+    def spy(optimizer, steps):  # (optimizer, the cycles it was given, None if it has none)
+        done = set_cycles(optimizer, steps)
+        cycles.append((type(optimizer).__name__, steps if done else None))
+        return done
+
+    monkeypatch.setattr(_optimizers, "set_learning_rate_cycles", spy)
+    noisy = X[:, 0] + rng.standard_normal(400)
+    params = dict(hidden_layer_sizes=(16,), numerical_embedding=None, max_iter=200, random_state=0, verbose=True)
+
+    assert _base.AUTO_CYCLE_EPOCHS == {"classifier": None, "regressor": 16}
+    est = SNNRegressor(**params).fit(X, noisy)
+    log = capsys.readouterr().out
+    # 360 training rows in batches of 200: cycles of 16 epochs of 2 steps; the
+    # fit stops after a whole cycle without a lower validation loss, not the
+    # user's 10 epochs, and never resumes from a plateau
+    assert cycles == [("Nadam", 16 * 2)]
+    assert log.rstrip().endswith("for 16 consecutive epochs. Stopping.") and "Back to the best" not in log
+    assert (
+        est.n_iter_ >= 17
+        and min(est.validation_loss_curve_[-16:]) > min(est.validation_loss_curve_[:-16]) - 16 * est.tol
+    )
+    # a longer patience of the user's is kept
+    SNNRegressor(**params, n_iter_no_change=20).fit(X, noisy)
+    assert capsys.readouterr().out.rstrip().endswith("for 20 consecutive epochs. Stopping.")
+    cycles.clear()
+
+    # every other fit sets no cycles (a pooled trainer may hold the last fit's)
+    SNNRegressor(**params, early_stopping=True).fit(X, noisy)  # the user's own stopping, as MLP's
+    SNNRegressor(**params, solver="adam").partial_fit(X, noisy)  # partial_fit: no validation rows
+    SNNRegressor(**{**params, "max_iter": 3}, early_stopping="auto").fit(X[:200], noisy[:200])  # under the rows
+    SNNClassifier(**params).fit(X, (noisy > 0).astype(int))  # round 12: level in classification
+    assert cycles == [("Nadam", 0), ("Adam", 0), ("Nadam", 0), ("Nadam", 0)]
+    capsys.readouterr()
+    # adam and adamw cycle as nadam does; sgd keeps MLP's schedules and the plateau rule
+    for solver in ("adamw", "sgd"):
+        SNNRegressor(**{**params, "max_iter": 20}, solver=solver).fit(X, noisy)
+    assert cycles[-2:] == [("AdamW", 32), ("SGD", None)]

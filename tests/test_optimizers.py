@@ -25,7 +25,12 @@ def _apply_five_steps(optimizer, dtype):
     for step in range(5):
         grads = [np.random.RandomState(step).standard_normal(v.shape).astype(dtype) for v in variables]
         optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
-    return [keras.ops.convert_to_numpy(v) for v in variables + list(optimizer.variables)]
+    # sksnn's cycle length, zero (no cycles), is a variable Keras' own optimizers do not have
+    cycles = [v for v in optimizer.variables if v.name == "cycle_steps"]
+    assert [keras.ops.convert_to_numpy(v) for v in cycles] == ([0.0] if hasattr(optimizer, "cycle_steps") else [])
+    return [
+        keras.ops.convert_to_numpy(v) for v in variables + [v for v in optimizer.variables if v.name != "cycle_steps"]
+    ]
 
 
 @pytest.mark.parametrize("keras_class, our_class, params", PAIRS)
@@ -88,3 +93,46 @@ def test_the_step_scalars_are_computed_once_per_step_not_per_variable(monkeypatc
         optimizer.apply([keras.ops.ones(v.shape) for v in variables], variables)
     # Nadam: decay^t, decay^(t+1), beta_2^t; Adam: beta_1^t, beta_2^t -- for all 4 variables at once
     assert len(calls) == 2 * powers_per_step
+
+
+@pytest.mark.parametrize("our_class, params", [(c, p) for _, c, p in PAIRS])
+def test_cosine_cycles_move_the_rate_from_twice_its_value_to_zero_and_restart(our_class, params):
+    # The cycled optimizer against the same one at a constant rate, set by hand
+    # before each step to learning_rate * (1 + cos(pi * (t mod P) / P)): the same
+    # weights, step after step, across two restarts (AdamW's decoupled decay
+    # follows the rate too). Keras keeps the rate in float32: one rounding apart.
+    period, rate, dtype = 4, 1e-2, "float64"
+    with precision(dtype):
+        cycled, by_hand = our_class(rate, **params), our_class(rate, **params)
+        weights = [_variables(dtype, np.random.RandomState(0)) for _ in range(2)]
+        cycled.build(weights[0])
+        by_hand.build(weights[1])
+        assert _optimizers.set_learning_rate_cycles(cycled, period)
+        for step in range(2 * period + 2):
+            by_hand.learning_rate = rate * (1 + np.cos(np.pi * (step % period) / period))
+            grads = [np.random.RandomState(step).standard_normal(v.shape) for v in weights[0]]
+            cycled.apply([keras.ops.convert_to_tensor(g) for g in grads], weights[0])
+            by_hand.apply([keras.ops.convert_to_tensor(g) for g in grads], weights[1])
+            for ours, expected in zip(weights[0], weights[1], strict=True):
+                np.testing.assert_allclose(
+                    keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(expected), rtol=1e-7
+                )
+        # its own rate stays the user's: the cycles scale it inside the step
+        assert float(keras.ops.convert_to_numpy(cycled.learning_rate)) == pytest.approx(rate)
+        # no cycles: the constant rate again
+        assert _optimizers.set_learning_rate_cycles(cycled, 0)
+        before = [keras.ops.convert_to_numpy(v) for v in weights[0]]
+        by_hand.learning_rate = rate
+        grads = [keras.ops.ones(v.shape, dtype=dtype) for v in weights[0]]
+        cycled.apply(grads, weights[0])
+        by_hand.apply(grads, weights[1])
+        for ours, expected, old in zip(weights[0], weights[1], before, strict=True):
+            np.testing.assert_allclose(
+                keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(expected), rtol=1e-7
+            )
+            assert not np.allclose(keras.ops.convert_to_numpy(ours), old)
+
+
+def test_only_the_adam_family_cycles_its_rate():
+    assert not _optimizers.set_learning_rate_cycles(_optimizers.SGD(1e-3), 10)
+    assert not _optimizers.set_learning_rate_cycles(_optimizers.RMSprop(1e-3), 10)
