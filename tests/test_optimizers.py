@@ -10,6 +10,11 @@ def _variables(dtype, rng):
     return [keras.Variable(rng.standard_normal(shape), dtype=dtype) for shape in [(4, 3), (3,), (3, 2), (2,)]]
 
 
+def _numpy(variable):
+    """A variable's value (on JAX, NumPy 2 warns when it converts the Variable itself)."""
+    return keras.ops.convert_to_numpy(variable.value)
+
+
 PAIRS = [
     (keras.optimizers.Nadam, _optimizers.Nadam, {}),
     (keras.optimizers.Adam, _optimizers.Adam, {}),
@@ -27,7 +32,7 @@ def _apply_five_steps(optimizer, dtype):
         optimizer.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
     # sksnn's cycle length, zero (no cycles), is a variable Keras' own optimizers do not have
     cycles = [v for v in optimizer.variables if v.name == "cycle_steps"]
-    assert [keras.ops.convert_to_numpy(v) for v in cycles] == ([0.0] if hasattr(optimizer, "cycle_steps") else [])
+    assert [_numpy(v) for v in cycles] == ([0.0] if hasattr(optimizer, "cycle_steps") else [])
     return [
         keras.ops.convert_to_numpy(v) for v in variables + [v for v in optimizer.variables if v.name != "cycle_steps"]
     ]
@@ -114,23 +119,19 @@ def test_cosine_cycles_move_the_rate_from_twice_its_value_to_zero_and_restart(ou
             cycled.apply([keras.ops.convert_to_tensor(g) for g in grads], weights[0])
             by_hand.apply([keras.ops.convert_to_tensor(g) for g in grads], weights[1])
             for ours, expected in zip(weights[0], weights[1], strict=True):
-                np.testing.assert_allclose(
-                    keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(expected), rtol=1e-7
-                )
+                np.testing.assert_allclose(_numpy(ours), _numpy(expected), rtol=1e-7)
         # its own rate stays the user's: the cycles scale it inside the step
-        assert float(keras.ops.convert_to_numpy(cycled.learning_rate)) == pytest.approx(rate)
+        assert float(_numpy(cycled.learning_rate)) == pytest.approx(rate)
         # no cycles: the constant rate again
         assert _optimizers.set_learning_rate_cycles(cycled, 0)
-        before = [keras.ops.convert_to_numpy(v) for v in weights[0]]
+        before = [_numpy(v) for v in weights[0]]
         by_hand.learning_rate = rate
         grads = [keras.ops.ones(v.shape, dtype=dtype) for v in weights[0]]
         cycled.apply(grads, weights[0])
         by_hand.apply(grads, weights[1])
         for ours, expected, old in zip(weights[0], weights[1], before, strict=True):
-            np.testing.assert_allclose(
-                keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(expected), rtol=1e-7
-            )
-            assert not np.allclose(keras.ops.convert_to_numpy(ours), old)
+            np.testing.assert_allclose(_numpy(ours), _numpy(expected), rtol=1e-7)
+            assert not np.allclose(_numpy(ours), old)
 
 
 def test_only_the_adam_family_cycles_its_rate():
