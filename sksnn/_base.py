@@ -87,8 +87,8 @@ AUTO_PLATEAU_PATIENCE = 2
 # (or n_iter_no_change epochs, if more) passes without a lower validation
 # loss. Round 12 (docs/defaults.md): lower RMSE than the plateau rule on the
 # regression sets of 1,000+ rows, most where the loss falls late; level in
-# classification. Only the solvers whose rate is their own (nadam, adam,
-# adamw) cycle; sgd keeps MLP's schedules.
+# classification. Nadam, Adam and AdamW cycle (_optimizers._CosineCycles);
+# sgd (MLP's schedules) and rmsprop keep the plateau rule.
 AUTO_CYCLE_EPOCHS = {"classifier": None, "regressor": 16}
 # dtype="auto": a float32 network from this many rows, X's dtype below (round 8,
 # docs/defaults.md): float32 scored as X's float64 on every validation split,
