@@ -20,26 +20,25 @@ def tabular():
     return module
 
 
+def _benchmark_module(name):
+    """benchmarks/<name>.py imported as a module, with its folder on the path for its own imports."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+
+
 @pytest.fixture(scope="module")
 def periodic_probe(defaults):
     """benchmarks/periodic_probe.py, which imports defaults.py and tabular.py from its own folder."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import periodic_probe
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return periodic_probe
+    return _benchmark_module("periodic_probe")
 
 
 @pytest.fixture(scope="module")
 def defaults(tabular):
     """benchmarks/defaults.py, which imports tabular.py from its own folder."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import defaults
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return defaults
+    return _benchmark_module("defaults")
 
 
 def _archive(path, sets):
@@ -246,14 +245,7 @@ def test_the_defaults_search_rotates_the_candidates_order_by_data_set(defaults):
 
 
 def _anchors():
-    import sys
-
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import anchors
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
-    return anchors
+    return _benchmark_module("anchors")
 
 
 def test_the_anchors_report_compares_each_model_on_the_sets_it_has(tmp_path):
