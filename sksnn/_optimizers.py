@@ -123,7 +123,8 @@ class _CosineCycles:
     def _cycle_factor(self, dtype):
         """The step's factor of the learning rate: exactly 1 without cycles."""
         period = ops.cast(self.cycle_steps, dtype)
-        position = ops.mod(ops.cast(self.iterations, dtype), ops.maximum(period, 1.0)) / ops.maximum(period, 1.0)
+        length = ops.maximum(period, 1.0)  # no division by 0 when off
+        position = ops.mod(ops.cast(self.iterations, dtype), length) / length
         return ops.where(period > 0, 1.0 + ops.cos(math.pi * position), ops.ones((), dtype))
 
 
