@@ -78,6 +78,7 @@ AUTO_RULES = {
     "auto_plateau_patience": "AUTO_PLATEAU_PATIENCE",
     "auto_float32_rows": "AUTO_FLOAT32_ROWS",
     "auto_cycle_epochs": "AUTO_CYCLE_EPOCHS",
+    "auto_final_cycle_epochs": "AUTO_FINAL_CYCLE_EPOCHS",
 }
 
 

@@ -131,7 +131,9 @@ class SNNRegressor(RegressorMixin, BaseSNN):
         cycle of 16 epochs the rate falls from twice ``learning_rate_init`` to
         zero, then starts again at the top (warm restarts), and the fit stops
         once a whole cycle (or ``n_iter_no_change`` epochs, if more) passes
-        without a lower loss. With 'sgd' or 'rmsprop' it goes back to the
+        without a lower loss; then, from the best epoch's weights, one more
+        cycle of 8 epochs on every row, the validation rows included, gives
+        the model (within ``max_iter``). With 'sgd' or 'rmsprop' it goes back to the
         best epoch's weights at the first plateau, divides the learning rate
         by 10 and trains on until 2 epochs in a row miss ``tol``. Chosen on
         validation splits (:doc:`/defaults`). True and False mean what they

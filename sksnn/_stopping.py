@@ -66,6 +66,7 @@ class TrainingProgress:
         self.best_weights = None
         self.stopped_early = False
         self.diverged = False
+        self.final_cycle = False  # True once a final cycle on every row has given the model's weights
 
     def update(self, loss, n_samples, validation_score=None, weights=None, validation_loss=None):
         """Record one epoch; return True when training should stop."""
@@ -112,6 +113,15 @@ class TrainingProgress:
             self.stopped_early = True
             return True
         return False
+
+    def update_final(self, loss, n_samples):
+        """Record one epoch of a final cycle on every row (no validation rows left); return True when it diverged."""
+        self.message = None
+        self.n_iter += 1
+        self.t += n_samples
+        self.loss = loss
+        self.loss_curve.append(loss)
+        return not np.isfinite(loss)
 
     def loss_rule(self):
         """``(best_loss, no_improvement_count, tol, n_iter_no_change)``: the rule's state, for the backend to apply.

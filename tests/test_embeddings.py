@@ -1,8 +1,12 @@
 """The piecewise-linear encoding (``_embeddings``), ``numerical_embedding`` and ``early_stopping='auto'``."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.base import is_regressor
+from sklearn.exceptions import ConvergenceWarning
 
 from sksnn import SNNClassifier, SNNRegressor, _base, _embeddings
 from sksnn._embeddings import EmbeddedRows, PiecewiseLinearEncoding
@@ -279,6 +283,7 @@ def test_early_stopping_auto_in_regression_trains_in_cosine_cycles_and_waits_a_w
         return done
 
     monkeypatch.setattr(_optimizers, "set_learning_rate_cycles", spy)
+    monkeypatch.setattr(_base, "AUTO_FINAL_CYCLE_EPOCHS", {"classifier": None, "regressor": None})  # the next test's
     noisy = X[:, 0] + rng.standard_normal(400)
     params = dict(hidden_layer_sizes=(16,), numerical_embedding=None, max_iter=200, random_state=0, verbose=True)
 
@@ -310,3 +315,83 @@ def test_early_stopping_auto_in_regression_trains_in_cosine_cycles_and_waits_a_w
     for solver in ("adamw", "sgd"):
         SNNRegressor(**{**params, "max_iter": 20}, solver=solver).fit(X, noisy)
     assert cycles[-2:] == [("AdamW", 32), ("SGD", None)]
+
+
+def test_early_stopping_auto_in_regression_ends_with_a_short_cycle_on_every_row_from_the_best_weights(
+    monkeypatch, capsys
+):
+    from sksnn import _optimizers, _stopping, _trainer, _training
+
+    monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
+    calls = []  # what happened, in order: cycles set, weights loaded, epochs trained on how many rows
+    set_cycles, run = _optimizers.set_learning_rate_cycles, _training.run_epochs
+    load = _trainer.TrainingNetwork.load_dense_weights
+
+    def spy_cycles(optimizer, steps):
+        done = set_cycles(optimizer, steps)
+        calls.append(("cycles", steps if done else None))
+        return done
+
+    def spy_load(trainer, coefs, intercepts, members=None):
+        calls.append(("load", [np.array(c) for c in coefs]))
+        return load(trainer, coefs, intercepts, members)
+
+    def spy_run(trainer, X, *args, **kwargs):
+        calls.append(("rows", X.shape[0], kwargs["epochs"]))
+        return run(trainer, X, *args, **kwargs)
+
+    monkeypatch.setattr(_optimizers, "set_learning_rate_cycles", spy_cycles)
+    monkeypatch.setattr(_trainer.TrainingNetwork, "load_dense_weights", spy_load)
+    monkeypatch.setattr(_training, "run_epochs", spy_run)
+    noisy = X[:, 0] + rng.standard_normal(400)
+    params = dict(hidden_layer_sizes=(16,), numerical_embedding=None, max_iter=200, random_state=0)
+
+    def fit(final, **more):
+        monkeypatch.setattr(_base, "AUTO_FINAL_CYCLE_EPOCHS", {"classifier": None, "regressor": final})
+        calls.clear()
+        return SNNRegressor(**{**params, **more}).fit(X, noisy)
+
+    assert _base.AUTO_FINAL_CYCLE_EPOCHS == {"classifier": None, "regressor": 8}
+    stopped = fit(None)
+    assert calls == [("cycles", 32), ("rows", 360, 200)]  # 360 training rows, batches of 200: 2 steps an epoch
+    best = [np.array(c) for c in stopped.coefs_]  # without the final cycle, the best epoch's weights
+
+    final = fit(8, verbose=True)
+    log = capsys.readouterr().out
+    # the same fit up to its stop; then the best epoch's weights, a fresh cycle
+    # of 8 epochs of all 400 rows (2 steps each), and its last weights are the model
+    assert [c[0] for c in calls] == ["cycles", "rows", "load", "cycles", "rows"]
+    assert calls[-1] == ("rows", 400, 8) and calls[-2] == ("cycles", 8 * 2)
+    for loaded, kept in zip(calls[2][1], best, strict=True):
+        np.testing.assert_array_equal(loaded, kept)
+    assert not np.allclose(final.coefs_[0], best[0])
+    stop = stopped.n_iter_
+    assert final.n_iter_ == stop + 8 == len(final.loss_curve_) and final.t_ == stopped.t_ + 8 * 400
+    np.testing.assert_array_equal(final.loss_curve_[:stop], stopped.loss_curve_)
+    # the validation curves end where the held-out rows joined the training rows
+    np.testing.assert_array_equal(final.validation_loss_curve_, stopped.validation_loss_curve_)
+    assert final.best_validation_score_ == stopped.best_validation_score_
+    before, after = log.split("One more cycle of 8 epochs on every row, from the best epoch's weights.\n")
+    assert before.rstrip().endswith("for 16 consecutive epochs. Stopping.")
+    lines = [f"Iteration {i}, loss = {final.loss_curve_[i - 1]:.8f}" for i in range(stop + 1, stop + 9)]
+    assert after.splitlines() == lines
+
+    # within max_iter: a fit that stops 2 epochs before it trains 2 of the 8, and does not warn
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        short = fit(8, max_iter=stop + 2)
+    assert calls[-1] == ("rows", 400, 2) and short.n_iter_ == stop + 2
+    # a final cycle that diverges leaves the best epoch's weights the model
+    update_final = _stopping.TrainingProgress.update_final
+    monkeypatch.setattr(_stopping.TrainingProgress, "update_final", lambda self, loss, n: update_final(self, np.nan, n))
+    diverged = fit(8)
+    for coef, kept in zip(diverged.coefs_, best, strict=True):
+        np.testing.assert_array_equal(coef, kept)
+    monkeypatch.setattr(_stopping.TrainingProgress, "update_final", update_final)
+
+    # no final cycle without the cycles: the user's early_stopping=True, the classifier, sgd
+    others = SNNRegressor(**params, early_stopping=True), SNNClassifier(**params), SNNRegressor(**params, solver="sgd")
+    for est in others:
+        calls.clear()
+        est.fit(X, noisy if is_regressor(est) else (noisy > 0).astype(int))
+        assert [c[0] for c in calls if c[0] != "load"] == ["cycles", "rows"]  # (sgd's plateau rule loads the best)
