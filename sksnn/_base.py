@@ -210,6 +210,13 @@ def _current_learning_rate(trainer):
     return float(variable_values([trainer.optimizer.learning_rate])[0])
 
 
+def _steps_per_epoch(n_rows, batch_size):
+    """The optimizer steps of one epoch of ``n_rows`` rows in batches of ``batch_size``, as the chunks pad them."""
+    from ._trainer import padded_batch_size
+
+    return batches_in_epoch(n_rows, padded_batch_size(batch_size, n_rows))
+
+
 def _member_attributes(members):
     """A packed ensemble's fitted scales as attributes; both None for one network."""
     input_scales, output_scales = (None, None) if members is None else members
@@ -732,7 +739,7 @@ class BaseSNN(BaseEstimator, ABC):
         """
         from ._backend import precision
         from ._optimizers import set_learning_rate_cycles
-        from ._trainer import get_optimizer_state, padded_batch_size, set_optimizer_state, trainer_for
+        from ._trainer import get_optimizer_state, set_optimizer_state, trainer_for
         from ._training import run_epochs
 
         X_train, y_train, sw_train = train
@@ -816,7 +823,7 @@ class BaseSNN(BaseEstimator, ABC):
             auto_stopping = validation is not None and isinstance(self.early_stopping, str)
             cycle_epochs = AUTO_CYCLE_EPOCHS[kind] if auto_stopping else None
             # Every fit sets the cycles (a pooled trainer or partial_fit's saved state may hold a fit's before).
-            steps = batches_in_epoch(X_train.shape[0], padded_batch_size(batch_size, X_train.shape[0]))
+            steps = _steps_per_epoch(X_train.shape[0], batch_size)
             if not set_learning_rate_cycles(trainer.optimizer, cycle_epochs * steps if cycle_epochs else 0):
                 cycle_epochs = None  # sgd, rmsprop: no cycles
             if cycle_epochs:
@@ -882,18 +889,15 @@ class BaseSNN(BaseEstimator, ABC):
         whether Ctrl-C was pressed.
         """
         from ._optimizers import set_learning_rate_cycles
-        from ._trainer import padded_batch_size, set_optimizer_state
+        from ._trainer import reset_optimizer
         from ._training import run_epochs
 
         X, y, sample_weight = every_row
         X_batches, batch_standardization, _ = _in_step_embedding(X, standardization, dtype)
         batch_size = self._batch_size(X.shape[0])
         trainer.load_dense_weights(*progress.best_weights)
-        set_optimizer_state(trainer, trainer.initial_optimizer_state)
-        trainer.optimizer.learning_rate = self.learning_rate_init
-        set_learning_rate_cycles(
-            trainer.optimizer, epochs * batches_in_epoch(X.shape[0], padded_batch_size(batch_size, X.shape[0]))
-        )
+        reset_optimizer(trainer, self.learning_rate_init)
+        set_learning_rate_cycles(trainer.optimizer, epochs * _steps_per_epoch(X.shape[0], batch_size))
         if self.verbose:
             print(f"One more cycle of {epochs} epochs on every row, from the best epoch's weights.")
         diverged = False
@@ -920,7 +924,7 @@ class BaseSNN(BaseEstimator, ABC):
         )
         progress.final_cycle = not (diverged or interrupted)
         if diverged:  # the best epoch's weights stay the model; partial_fit would continue a poisoned optimizer
-            set_optimizer_state(trainer, trainer.initial_optimizer_state)
+            reset_optimizer(trainer, self.learning_rate_init)
         return interrupted
 
     def _targets_by_blocks(self, y, encoder, dtype):

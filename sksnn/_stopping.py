@@ -70,11 +70,7 @@ class TrainingProgress:
 
     def update(self, loss, n_samples, validation_score=None, weights=None, validation_loss=None):
         """Record one epoch; return True when training should stop."""
-        self.message = None
-        self.n_iter += 1
-        self.t += n_samples
-        self.loss = loss
-        self.loss_curve.append(loss)
+        self._record(loss, n_samples)
         if not np.isfinite(loss):
             self.diverged = True
             if self.early_stopping:
@@ -116,12 +112,16 @@ class TrainingProgress:
 
     def update_final(self, loss, n_samples):
         """Record one epoch of a final cycle on every row (no validation rows left); return True when it diverged."""
+        self._record(loss, n_samples)
+        return not np.isfinite(loss)
+
+    def _record(self, loss, n_samples):
+        """The epoch's count, samples seen and training loss (no message yet)."""
         self.message = None
         self.n_iter += 1
         self.t += n_samples
         self.loss = loss
         self.loss_curve.append(loss)
-        return not np.isfinite(loss)
 
     def loss_rule(self):
         """``(best_loss, no_improvement_count, tol, n_iter_no_change)``: the rule's state, for the backend to apply.

@@ -432,6 +432,12 @@ def set_optimizer_state(trainer, state):
     assign_values(variables, state)
 
 
+def reset_optimizer(trainer, learning_rate):
+    """A fresh optimizer: its state as compiled (step count and moments at zero), at ``learning_rate``."""
+    set_optimizer_state(trainer, trainer.initial_optimizer_state)
+    trainer.optimizer.learning_rate = learning_rate
+
+
 def _compile(network, *, loss, solver, solver_params, learning_rate, alpha, dtype, components=0, input_scale=False):
     trainer = TrainingNetwork(network, alpha, loss, components=components, input_scale=input_scale, dtype=dtype)
     trainer.compile(optimizer=OPTIMIZERS[solver](learning_rate=learning_rate, **solver_params), jit_compile="auto")
@@ -603,8 +609,7 @@ def trainer_for(
         )
         trainer.pool_key = key
     else:
-        set_optimizer_state(trainer, trainer.initial_optimizer_state)
-        trainer.optimizer.learning_rate = learning_rate
+        reset_optimizer(trainer, learning_rate)
         trainer.alpha.assign(alpha)
     # The data's own shapes draw the initial values (LeCun's variance is
     # 1 / fan_in of the real inputs); the padding starts, and stays, at zero.
