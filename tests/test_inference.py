@@ -84,3 +84,47 @@ def test_blocks_are_sized_by_the_widest_of_the_input_and_the_layers():
     narrow = _inference._block_rows(coefs, np.float32, 8)
     assert narrow == _inference._block_rows(coefs, np.float32, 100) == 2**21 // 400  # the layers decide
     assert _inference._block_rows(coefs, np.float32, 1700) == 2**21 // 6800  # an embedded input decides
+
+
+def test_blocked_forward_holds_blas_to_one_thread_through_a_controller_made_once(monkeypatch):
+    # Each pass used to make a threadpool_limits, which walks every shared
+    # library loaded (4-5 ms a pass with a backend loaded, at every epoch of early stopping).
+    import sys
+
+    import threadpoolctl
+
+    from sksnn import _inference
+
+    made, seen = [], []
+
+    class CountedController(threadpoolctl.ThreadpoolController):
+        def __init__(self):
+            if sys._getframe(1).f_globals["__name__"] == _inference.__name__:  # (threadpool_info makes its own)
+                made.append(self)
+            super().__init__()
+
+    def blas_threads():
+        return {info["num_threads"] for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"}
+
+    block = _inference._forward_block
+
+    def spied_block(*args):
+        seen.append(blas_threads())
+        return block(*args)
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", CountedController)
+    monkeypatch.setattr(_inference, "_blas_controller", None)
+    monkeypatch.setattr(_inference, "_forward_block", spied_block)
+    monkeypatch.setattr(_inference, "_block_rows", lambda *args: 64)
+    rng = np.random.RandomState(0)
+    coefs = [rng.standard_normal((5, 7)), rng.standard_normal((7, 2))]
+    intercepts = [np.zeros(7), np.zeros(2)]
+    X = rng.standard_normal((300, 5))
+    before = blas_threads()
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):  # two threads, whatever the machine has
+        outputs = [_inference.forward(X, coefs, intercepts, "selu", "softmax") for _ in range(3)]
+        assert blas_threads() == {2}  # restored after each pass
+    assert blas_threads() == before
+    assert len(made) == 1
+    assert len(seen) == 3 * 5 and all(threads == {1} for threads in seen)  # 5 blocks of 64 rows a pass
+    np.testing.assert_array_equal(outputs[0], outputs[2])
