@@ -333,3 +333,42 @@ def test_a_stored_function_that_does_not_load_is_traced_again(tmp_path, monkeypa
     again = _stored_step("step", keras.Variable(np.ones(3)), keras.Variable(np.zeros(3)))
     np.testing.assert_array_equal(again(np.ones(3))["out"], 2 * np.ones(3))
     assert store.hits == 1  # read whole, did not load, traced: the fit goes on
+
+
+@jax_only
+def test_an_exported_call_puts_on_the_device_only_the_arguments_not_there_yet(tmp_path, monkeypatch):
+    # The train state a call returns is committed to the device already: putting
+    # it there again at every call cost ~0.4 ms of each chunk's call.
+    import jax
+    import numpy as np
+
+    from sksnn._compilation_cache import ExportedFunction
+
+    monkeypatch.setattr(_compilation_cache, "_store", FileStore(str(tmp_path), max_bytes=2**20))
+    step = ExportedFunction(jax.jit(lambda state, x: ([v + x for v in state], x.sum())), ("test_step",))
+    put, reached = [], []
+    device_put, jit = jax.device_put, jax.jit
+
+    def counted_put(value, *args, **kwargs):
+        put.append(len(jax.tree_util.tree_leaves(value)))
+        return device_put(value, *args, **kwargs)
+
+    def spied_jit(function, **kwargs):
+        compiled = jit(function, **kwargs)
+
+        def call(*args):
+            reached.append([leaf.committed for leaf in jax.tree_util.tree_leaves(args)])
+            return compiled(*args)
+
+        return call
+
+    monkeypatch.setattr(jax, "device_put", counted_put)
+    monkeypatch.setattr(jax, "jit", spied_jit)
+    state, x = [np.ones(3, np.float32), np.zeros(3, np.float32)], np.arange(3, dtype=np.float32)
+    for _ in range(3):
+        state, total = step(state, x)
+    assert put == [3, 1, 1]  # the state and x, then x alone
+    assert reached == [[True, True, True]] * 3  # every argument committed, as the exported call was lowered for
+    np.testing.assert_array_equal(np.asarray(state[0]), 1 + 3 * x)
+    np.testing.assert_array_equal(np.asarray(state[1]), 3 * x)
+    assert float(total) == 3.0
