@@ -8,8 +8,12 @@ in chunks that may span epochs, one compiled call each, which applies MLP's
 stopping rule itself (``TrainingNetwork.chunk_trainer``). Each next chunk is
 gathered while the backend trains on the one before: JAX's calls return
 before they compute, TensorFlow's when they are done, so there the gathering
-runs in a thread of the fit's own (:func:`_gathered_ahead`). Ctrl-C ends the
-loop too, keeping the weights reached.
+runs in a thread of the fit's own (:func:`_gathered_ahead`). Where the
+estimator looks at the network after each epoch (validation rows), a chunk
+inside an epoch is not waited for: the next one is sent first, so JAX's
+backend is not idle while Python sends it, and at most two chunks are sent
+and not computed (memory). Ctrl-C ends the loop too, keeping the weights
+reached.
 """
 
 from ._backend import start_backend
@@ -159,7 +163,7 @@ def _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress, work_
     trainer.reset_metrics()
     trainer.stop_training = False
     train = trainer.chunk_trainer(work_rows)
-    epoch = 0
+    epoch, in_flight = 0, None
     try:
         with _gathered_ahead(chunks, in_thread=not train.asynchronous) as gather:
             upcoming = gather()()
@@ -169,12 +173,22 @@ def _run_chunks(trainer, chunks, callback, stopping_rule, dtype, progress, work_
                     callback.on_epoch_begin(begins)
                 gathered = gather()
                 rule, losses, ends = train(chunk, rule, limits)
+                if in_flight is not None:  # at most two chunks sent and not computed (memory)
+                    np.asarray(in_flight)
                 upcoming = gathered()  # the next chunk, gathered while the backend computed this one
-                losses, ends = np.asarray(losses), np.asarray(ends)
-                if stopping_rule is None:  # the estimator reads the weights after each epoch
-                    train.sync()
+                within_an_epoch = stopping_rule is None and not chunk[4].any()
+                in_flight = losses if within_an_epoch else None
+                if not within_an_epoch:
+                    losses, ends = np.asarray(losses), np.asarray(ends)
                 if progress is not None:
                     progress.advance(chunk[3], chunk[4])
+                if within_an_epoch:
+                    # The estimator looks at the network at the epoch's end only:
+                    # nothing to read here, so the next chunk is sent before this
+                    # one is computed (JAX: no idle backend while Python sends it).
+                    continue
+                if stopping_rule is None:  # the estimator reads the weights after each epoch
+                    train.sync()
                 for loss in losses[ends]:
                     callback.on_epoch_end(epoch, {"loss": float(loss)})
                     epoch += 1

@@ -298,6 +298,58 @@ def test_training_by_chunks_of_batches_equals_one_batch_a_call(monkeypatch):
     assert by_chunks.loss_curve_ == pytest.approx(one_a_call.loss_curve_, rel=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_with_validation_rows_only_the_chunk_ending_an_epoch_is_waited_for_and_synced(monkeypatch):
+    # With validation rows the estimator looks at the network after each epoch
+    # only: a chunk inside an epoch is sent on without reading its losses (on
+    # JAX the next one is sent before it is computed), and the network's
+    # variables get the train state at the epoch's end alone.
+    from sklearn.datasets import make_classification
+
+    from sksnn import SNNClassifier
+
+    # 160 rows, 16 held out: 36 batches of 4 an epoch, in chunks of 32 and 4.
+    X, y = make_classification(160, 5, n_informative=3, n_classes=3, random_state=0)
+    chunk_trainer = _trainer.TrainingNetwork.chunk_trainer
+    counts = {}
+
+    def counted_chunk_trainer(self, work_rows):
+        train = chunk_trainer(self, work_rows)
+        calls, sync = train.__call__, train.sync
+        counts.update(calls=0, syncs=0)
+
+        class Counted:
+            asynchronous = train.asynchronous
+
+            def __call__(self, *args):
+                counts["calls"] += 1
+                return calls(*args)
+
+            def sync(self):
+                counts["syncs"] += 1
+                sync()
+
+            def reload(self):
+                train.reload()
+
+        return Counted()
+
+    def fit():
+        _trainer._POOL.clear()
+        model = SNNClassifier(hidden_layer_sizes=(8, 8), batch_size=4, max_iter=3, early_stopping=True)
+        return model.set_params(n_iter_no_change=5, random_state=0).fit(X, y)
+
+    monkeypatch.setattr(_trainer.TrainingNetwork, "chunk_trainer", counted_chunk_trainer)
+    by_chunks = fit()
+    assert by_chunks.n_iter_ == 3 and counts == {"calls": 6, "syncs": 3 + 1}  # each epoch's end, and the fit's
+    monkeypatch.setattr(_training, "slots_per_chunk", lambda batch_bytes: 1)
+    one_a_call = fit()
+    assert counts == {"calls": 3 * 36, "syncs": 3 + 1}
+    assert by_chunks.validation_scores_ == one_a_call.validation_scores_
+    for chunked, single in zip(by_chunks.coefs_ + by_chunks.intercepts_, one_a_call.coefs_ + one_a_call.intercepts_):
+        np.testing.assert_allclose(chunked, single, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident size from /proc")
 def test_memory_stays_flat_over_a_search_of_new_architectures():

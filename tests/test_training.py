@@ -81,9 +81,10 @@ def test_numpy_chunks_pad_columns_to_the_networks_widths():
 def test_fit_memory_stays_under_twice_x_and_on_jax_under_one_copy():
     # The speed issue's goal: peak growth under 2x X. TensorFlow holds one
     # copy of X (a tf.Variable). JAX's NumPy stream holds none and waits for
-    # a chunk before queueing more: without that wait, asynchronous dispatch
-    # queued the whole epoch's chunks ahead of this network's computation
-    # (1.3x X; 0.3x-0.45x with it).
+    # a chunk before queueing more (for the one before, within an epoch with
+    # validation rows): without that wait, asynchronous dispatch queued the
+    # whole epoch's chunks ahead of this network's computation (1.3x X;
+    # 0.3x-0.45x with it).
     script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "peak_memory.py"
     command = [sys.executable, str(script), "sksnn", "--rows", "100000", "--hidden", "256,256"]
     out = subprocess.run(command, check=True, capture_output=True, text=True)
