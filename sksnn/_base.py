@@ -252,6 +252,33 @@ def _in_step_embedding(X, standardization, dtype):
     return X.array, own, (column, affine)
 
 
+# Validation rows whose encoded, standardized input takes at most this much
+# memory are prepared once a fit, not at each epoch's validation pass.
+_PREPARED_VALIDATION_BYTES = 2**25
+
+
+def _validation_input(validation, standardization):
+    """``(input, standardization)`` of the validation rows for ``forward`` at each epoch's end.
+
+    ``forward`` encodes (numerical embedding) and standardizes its input block
+    by block: for the validation rows at every epoch, 40% of the pass (~3 ms
+    an epoch of 4,000 rows). Up to ``_PREPARED_VALIDATION_BYTES`` they are
+    encoded and standardized once, by the same operations (the same numbers);
+    larger or sparse ones stay as they are (memory; sparse rows: the scaler is
+    folded into the first layer).
+    """
+    if validation is None:
+        return None, ()
+    X, standardization = validation[0], standardization or ()
+    encoded = isinstance(X, EmbeddedRows)
+    if sp.issparse(X.array if encoded else X) or not (encoded or standardization):
+        return X, standardization
+    if X.shape[0] * X.shape[1] * np.dtype(X.dtype).itemsize > _PREPARED_VALIDATION_BYTES:
+        return X, standardization
+    X = X[0 : X.shape[0]]
+    return (standardize(X, *standardization) if standardization else X), ()
+
+
 def _in_dtype(weights, dtype):
     """``(coefs, intercepts, members)`` as arrays of ``dtype``."""
     coefs, intercepts, members = weights
@@ -760,8 +787,7 @@ class BaseSNN(BaseEstimator, ABC):
             previous=None if first_pass else vars(self),
         )
         batch_size = self._batch_size(X_train.shape[0])
-        # the validation rows are standardized by ``forward``, block by block (sparse: folded into the first layer)
-        val_standardization = standardization or ()
+        val_input, val_standardization = _validation_input(validation, standardization)
         architecture = {
             "hidden_layer_sizes": hidden_sizes,
             "activation": self.activation,
@@ -840,7 +866,7 @@ class BaseSNN(BaseEstimator, ABC):
                 elif validation is not None:
                     weights = trainer.dense_weights()
                     output = forward(
-                        validation[0], *weights[:2], self.activation, out_activation, *val_standardization,
+                        val_input, *weights[:2], self.activation, out_activation, *val_standardization,
                         members=weights[2],
                     )  # fmt: skip
                     validation_loss = output_loss(output, Y_val, validation[2], out_activation)

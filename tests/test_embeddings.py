@@ -182,6 +182,42 @@ def test_early_stopping_auto_keeps_the_weights_of_the_lowest_validation_loss(mon
         np.testing.assert_allclose(kept, refit, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_validation_rows_are_encoded_and_standardized_once_a_fit_up_to_a_size(monkeypatch, sparse):
+    # Each epoch's validation pass used to encode and standardize the held-out
+    # rows again (40% of the pass); below a size they are prepared once, to the same numbers.
+    monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
+    y = X[:, 0] + X[:, 1] + 0.3 * rng.standard_normal(400)
+    Xs = sp.csr_matrix(X) if sparse else X
+    inputs = []
+
+    def spied_forward(rows, *args, **kwargs):
+        inputs.append((rows, args[4:]))  # (after coefs, intercepts, activation, out_activation): the standardization
+        return forward(rows, *args, **kwargs)
+
+    monkeypatch.setattr(_base, "forward", spied_forward)
+    params = {"hidden_layer_sizes": (8,), "max_iter": 6, "numerical_embedding": "piecewise_linear", "random_state": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        prepared = SNNRegressor(**params).fit(Xs, y)
+        passes = inputs[:]
+        inputs.clear()
+        monkeypatch.setattr(_base, "_PREPARED_VALIDATION_BYTES", 0)  # too large: each pass encodes its blocks
+        streamed = SNNRegressor(**params).fit(Xs, y)
+    assert len(passes) == len(inputs) == 6
+    if sparse:  # left as they are: the scaler is folded into the first layer of sparse rows
+        assert all(isinstance(rows, EmbeddedRows) and len(standardization) == 2 for rows, standardization in passes)
+    else:
+        assert all(type(rows) is np.ndarray and standardization == () for rows, standardization in passes)
+        assert len({id(rows) for rows, _ in passes}) == 1  # one array, prepared once
+        expected = _base.standardize(inputs[0][0][0:40], *inputs[0][1])
+        np.testing.assert_array_equal(passes[0][0], expected)
+    assert all(isinstance(rows, EmbeddedRows) and len(standardization) == 2 for rows, standardization in inputs)
+    assert prepared.validation_loss_curve_ == streamed.validation_loss_curve_
+    assert prepared.validation_scores_ == streamed.validation_scores_
+    np.testing.assert_array_equal(prepared.predict(X), streamed.predict(X))
+
+
 ENCODED = np.column_stack([X, np.random.RandomState(1).uniform(size=(400, 4))])
 
 
