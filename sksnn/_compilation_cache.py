@@ -256,6 +256,15 @@ class _ResolvedPerSignature:
         return call(*args)
 
 
+def _committed(value):
+    """Whether ``value`` is a JAX array committed to its device (JAX < 0.4.31 names it ``_committed`` only)."""
+    import jax
+
+    if not isinstance(value, jax.Array):
+        return False
+    return bool(getattr(value, "committed", getattr(value, "_committed", False)))
+
+
 class ExportedFunction(_ResolvedPerSignature):
     """A jitted function whose traced and lowered form (``jax.export``) is kept in the store.
 
@@ -314,7 +323,7 @@ class ExportedFunction(_ResolvedPerSignature):
             # a call returned is most of them, and putting it again cost ~0.4 ms
             # a call (5% of a 40,000-row fit's time).
             leaves, tree = jax.tree_util.tree_flatten(args)
-            new = [i for i, leaf in enumerate(leaves) if not (isinstance(leaf, jax.Array) and leaf.committed)]
+            new = [i for i, leaf in enumerate(leaves) if not _committed(leaf)]
             for i, leaf in zip(new, jax.device_put([leaves[i] for i in new], device)):
                 leaves[i] = leaf
             return call(*jax.tree_util.tree_unflatten(tree, leaves))

@@ -357,7 +357,7 @@ def test_an_exported_call_puts_on_the_device_only_the_arguments_not_there_yet(tm
         compiled = jit(function, **kwargs)
 
         def call(*args):
-            reached.append([leaf.committed for leaf in jax.tree_util.tree_leaves(args)])
+            reached.append([_compilation_cache._committed(leaf) for leaf in jax.tree_util.tree_leaves(args)])
             return compiled(*args)
 
         return call
@@ -368,6 +368,7 @@ def test_an_exported_call_puts_on_the_device_only_the_arguments_not_there_yet(tm
     for _ in range(3):
         state, total = step(state, x)
     assert put == [3, 1, 1]  # the state and x, then x alone
+    assert not _compilation_cache._committed(x) and not _compilation_cache._committed(jax.numpy.asarray(x))
     assert reached == [[True, True, True]] * 3  # every argument committed, as the exported call was lowered for
     np.testing.assert_array_equal(np.asarray(state[0]), 1 + 3 * x)
     np.testing.assert_array_equal(np.asarray(state[1]), 3 * x)
