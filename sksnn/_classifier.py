@@ -130,7 +130,9 @@ class SNNClassifier(ClassifierMixin, BaseSNN):
         its accuracy stops improving for ``n_iter_no_change`` epochs, and keep the
         best epoch's weights. 'auto' (not in MLP): on when ``fit`` is given
         at least 1,000 rows, off below that, in ``partial_fit`` and for
-        'lbfgs'; chosen on validation splits (:doc:`/defaults`). True and
+        'lbfgs'; it stops on the held-out rows' log loss and keeps the best
+        epoch of a moving average of the epochs' weights (over about 4
+        epochs); chosen on validation splits (:doc:`/defaults`). True and
         False mean what they mean for MLP.
 
     validation_fraction : float in [0, 1), default=0.1

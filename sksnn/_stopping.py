@@ -1,8 +1,9 @@
-"""When to stop training: scikit-learn MLP's rules, epoch by epoch.
+"""When to stop training, and which weights to keep: scikit-learn MLP's rules, epoch by epoch.
 
 The progress of a fit is gathered here and copied onto the estimator only once
 training ends, so an interrupted or failed fit never leaves half-updated
-fitted attributes.
+fitted attributes. :class:`WeightAverage` is the moving average of the
+epochs' weights that early_stopping="auto" keeps in classification.
 """
 
 import numpy as np
@@ -153,3 +154,45 @@ class TrainingProgress:
             "best_validation_score_": self.best_validation_score,
             "_no_improvement_count": self.no_improvement_count,
         }
+
+
+class WeightAverage:
+    """A moving average of the weights at each epoch's end, and its best epoch on the validation rows.
+
+    The weights of one epoch carry the noise of its last minibatches; their
+    exponential moving average over about ``horizon`` epochs (a Polyak
+    average, as Keras' optimizers keep with ``use_ema``, taken here once an
+    epoch from the weights the validation pass reads anyway) smooths it.
+    Stopping still follows the epochs' own validation loss; the average of
+    the epoch where its own validation loss was lowest is kept.
+    """
+
+    def __init__(self, horizon):
+        self.momentum = 1.0 - 1.0 / horizon
+        self.weights = None
+        self.best_loss = np.inf
+        self.best_weights = None
+
+    def update(self, weights):
+        """Fold one epoch's ``(coefs, intercepts, members)`` into the average; return the average."""
+        if self.weights is None:
+            self.weights = _tree_map(np.copy, weights)
+        else:
+            kept = self.momentum
+            self.weights = _tree_map(lambda average, new: kept * average + (1.0 - kept) * new, self.weights, weights)
+        return self.weights
+
+    def record(self, validation_loss):
+        """The average's validation loss at this epoch: keep the average if it is the lowest yet."""
+        if validation_loss < self.best_loss:
+            self.best_loss, self.best_weights = validation_loss, self.weights
+
+
+def _tree_map(function, *trees):
+    """``function`` over the arrays of nested lists and tuples (None stays None)."""
+    first = trees[0]
+    if first is None:
+        return None
+    if isinstance(first, (list, tuple)):
+        return type(first)(_tree_map(function, *parts) for parts in zip(*trees, strict=True))
+    return function(*trees)

@@ -169,6 +169,7 @@ def test_early_stopping_auto_holds_out_rows_from_1000_rows(monkeypatch):
 
 def test_early_stopping_auto_keeps_the_weights_of_the_lowest_validation_loss(monkeypatch):
     monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
+    monkeypatch.setattr(_base, "AUTO_AVERAGE_EPOCHS", {"classifier": None, "regressor": None})  # the epochs' own
     y = (X[:, 0] + 0.8 * rng.standard_normal(400) > 0).astype(int)
     est = SNNClassifier(hidden_layer_sizes=(64, 64), max_iter=40, n_iter_no_change=40, tol=0, random_state=0)
     est.fit(X, y)
@@ -180,6 +181,46 @@ def test_early_stopping_auto_keeps_the_weights_of_the_lowest_validation_loss(mon
     again.fit(X, y)
     for kept, refit in zip(est.coefs_, again.coefs_):
         np.testing.assert_allclose(kept, refit, rtol=1e-6, atol=1e-9)
+
+
+def test_early_stopping_auto_in_classification_keeps_the_best_epoch_of_the_weights_moving_average(monkeypatch):
+    monkeypatch.setattr(_base, "AUTO_EARLY_STOPPING_ROWS", 300)
+    y = (X[:, 0] + 0.8 * rng.standard_normal(400) > 0).astype(int)
+    seen = []  # (the epoch's weights, the average's validation loss), as the fit gave them
+
+    class SpiedAverage(_base.WeightAverage):
+        def update(self, weights):
+            seen.append([[w.copy() for w in part] for part in weights[:2]])
+            return super().update(weights)
+
+        def record(self, validation_loss):
+            seen[-1].append(validation_loss)
+            super().record(validation_loss)
+
+    monkeypatch.setattr(_base, "WeightAverage", SpiedAverage)
+    params = {"hidden_layer_sizes": (64, 64), "max_iter": 40, "n_iter_no_change": 40, "tol": 0, "random_state": 0}
+    est = SNNClassifier(**params).fit(X, y)
+    assert len(seen) == est.n_iter_ == 40
+    # the average over AUTO_AVERAGE_EPOCHS epochs, recomputed here, at its lowest validation loss
+    momentum = 1 - 1 / _base.AUTO_AVERAGE_EPOCHS["classifier"]
+    average = seen[0][:2]
+    averages = [average]
+    for coefs, intercepts, _ in seen[1:]:
+        average = [
+            [momentum * a + (1 - momentum) * w for a, w in zip(part, new)]
+            for part, new in zip(average, (coefs, intercepts))
+        ]
+        averages.append(average)
+    best = int(np.argmin([loss for *_, loss in seen]))
+    assert 0 < best < est.n_iter_ - 1
+    for kept, expected in zip(est.coefs_ + est.intercepts_, averages[best][0] + averages[best][1]):
+        np.testing.assert_allclose(kept, expected, rtol=1e-6, atol=1e-9)
+    # an average, no epoch's own weights; and the fit stopped and scored as without it
+    assert not any(np.allclose(est.coefs_[0], epoch[0][0]) for epoch in seen)
+    monkeypatch.setattr(_base, "AUTO_AVERAGE_EPOCHS", {"classifier": None, "regressor": None})
+    plain = SNNClassifier(**params).fit(X, y)
+    assert plain.validation_loss_curve_ == est.validation_loss_curve_ and plain.n_iter_ == est.n_iter_
+    assert len(seen) == 40  # no average without the constant
 
 
 @pytest.mark.parametrize("sparse", [False, True])

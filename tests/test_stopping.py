@@ -1,6 +1,6 @@
 import numpy as np
 
-from sksnn._stopping import TrainingProgress
+from sksnn._stopping import TrainingProgress, WeightAverage
 
 
 def test_stops_after_n_iter_no_change_epochs_without_tol_improvement():
@@ -57,3 +57,40 @@ def test_early_stopping_on_the_validation_loss_keeps_the_lowest_losss_weights():
     assert progress.best_weights == "w3" and progress.best_validation_score == 0.9
     assert progress.message.startswith("Validation loss did not improve")
     assert progress.validation_losses == [0.5, 0.4, 0.395, 0.45]
+
+
+def test_the_weight_average_is_an_exponential_moving_average_over_the_horizon_and_keeps_its_best_epoch():
+    average = WeightAverage(horizon=4)  # each epoch weighs 1/4 against 3/4 for the average before it
+    epochs = [
+        ([np.full((2, 3), 4.0), np.ones((3, 1))], [np.zeros(3), np.zeros(1)], None),
+        ([np.full((2, 3), 8.0), np.ones((3, 1))], [np.full(3, 4.0), np.zeros(1)], None),
+        ([np.zeros((2, 3)), np.ones((3, 1))], [np.zeros(3), np.full(1, 8.0)], None),
+    ]
+    given = [[[w.copy() for w in part] for part in epoch[:2]] for epoch in epochs]
+    averages = []
+    for weights, loss in zip(epochs, [0.5, 0.3, 0.4]):
+        averages.append(average.update(weights))
+        average.record(loss)
+    coefs, intercepts, members = averages[0]
+    assert coefs[0] is not epochs[0][0][0] and members is None  # the first epoch copied, not held
+    np.testing.assert_array_equal(averages[1][0][0], np.full((2, 3), 5.0))  # 0.75 * 4 + 0.25 * 8
+    np.testing.assert_array_equal(averages[2][0][0], np.full((2, 3), 3.75))  # 0.75 * 5 + 0.25 * 0
+    np.testing.assert_array_equal(averages[2][1][0], np.full(3, 0.75))  # 0.75 * (0.25 * 4)
+    np.testing.assert_array_equal(averages[2][1][1], np.full(1, 2.0))
+    assert average.best_loss == 0.3 and average.best_weights is averages[1]  # the lowest loss's average
+    for epoch, before in zip(epochs, given):  # the epochs' own weights are left as they were
+        for part, kept in zip(epoch[:2], before):
+            for w, v in zip(part, kept):
+                np.testing.assert_array_equal(w, v)
+
+
+def test_the_weight_average_follows_a_packed_ensembles_member_scales():
+    average = WeightAverage(horizon=2)
+    scales = ([np.ones((3, 2))], [np.ones((3, 1))])
+    average.update(([np.zeros((2, 2))], [np.zeros(2)], scales))
+    coefs, intercepts, (inputs, outputs) = average.update(
+        ([np.ones((2, 2))], [np.ones(2)], ([np.full((3, 2), 3.0)], [np.full((3, 1), 5.0)]))
+    )
+    np.testing.assert_array_equal(coefs[0], np.full((2, 2), 0.5))
+    np.testing.assert_array_equal(inputs[0], np.full((3, 2), 2.0))
+    np.testing.assert_array_equal(outputs[0], np.full((3, 1), 3.0))
