@@ -796,9 +796,8 @@ class BaseSNN(BaseEstimator, ABC):
         batch_size = self._batch_size(X_train.shape[0])
         val_input, val_standardization = _validation_input(validation, standardization)
         kind = "classifier" if is_classifier(self) else "regressor"
-        average = None
-        if validation is not None and isinstance(self.early_stopping, str) and AUTO_AVERAGE_EPOCHS[kind]:
-            average = WeightAverage(AUTO_AVERAGE_EPOCHS[kind])
+        auto_stopping = validation is not None and isinstance(self.early_stopping, str)
+        average = WeightAverage(AUTO_AVERAGE_EPOCHS[kind]) if auto_stopping and AUTO_AVERAGE_EPOCHS[kind] else None
         architecture = {
             "hidden_layer_sizes": hidden_sizes,
             "activation": self.activation,
@@ -856,7 +855,6 @@ class BaseSNN(BaseEstimator, ABC):
                     progress.n_iter_no_change = min(progress.n_iter_no_change, AUTO_PLATEAU_PATIENCE)
                 return True, f" Back to the best epoch's weights, learning rate {rate:f}."
 
-            auto_stopping = validation is not None and isinstance(self.early_stopping, str)
             cycle_epochs = AUTO_CYCLE_EPOCHS[kind] if auto_stopping else None
             # Every fit sets the cycles (a pooled trainer or partial_fit's saved state may hold a fit's before).
             steps = _steps_per_epoch(X_train.shape[0], batch_size)
@@ -869,25 +867,24 @@ class BaseSNN(BaseEstimator, ABC):
             elif auto_stopping and decays_left > 0:
                 progress.on_plateau = resume_slower
 
+            def on_validation_rows(weights):
+                """The network's output on the validation rows with ``weights``, and its loss there."""
+                output = forward(
+                    val_input, *weights[:2], self.activation, out_activation, *val_standardization,
+                    members=weights[2],
+                )  # fmt: skip
+                return output, output_loss(output, Y_val, validation[2], out_activation)
+
             def on_epoch_end(loss):
                 score = weights = validation_loss = None
                 if validation is not None and not np.isfinite(loss):
                     score = validation_loss = np.nan  # as MLP records it; the best epoch's weights are kept
                 elif validation is not None:
                     weights = trainer.dense_weights()
-                    output = forward(
-                        val_input, *weights[:2], self.activation, out_activation, *val_standardization,
-                        members=weights[2],
-                    )  # fmt: skip
-                    validation_loss = output_loss(output, Y_val, validation[2], out_activation)
+                    output, validation_loss = on_validation_rows(weights)
                     score = self._validation_score(output, validation[1], validation[2], encoder)
                     if average is not None:
-                        averaged = average.update(weights)
-                        output = forward(
-                            val_input, *averaged[:2], self.activation, out_activation, *val_standardization,
-                            members=averaged[2],
-                        )  # fmt: skip
-                        average.record(output_loss(output, Y_val, validation[2], out_activation))
+                        average.record(on_validation_rows(average.update(weights))[1])
                 stop = progress.update(loss, X_train.shape[0], score, weights, validation_loss)
                 if schedule == "invscaling":  # MLP's SGDOptimizer.iteration_ends, after every epoch
                     trainer.optimizer.learning_rate = float(self.learning_rate_init) / (progress.t + 1) ** self.power_t
