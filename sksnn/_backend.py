@@ -20,7 +20,8 @@ variable sksnn set; sksnn also records that it set it, and which value
 (``SKSNN_SET_TF_CPP_MIN_LOG_LEVEL``), so a child starts as quietly as its
 parent, while a value the user set (or changed) is still the user's.
 
-The compilation cache: see ``_compilation_cache``, opened here.
+The compilation cache: see ``_compilation_cache``, opened here (on
+TensorFlow, with the directory of XLA's programs set as TensorFlow starts).
 
 Import: the backend's import runs with Python's garbage collector paused,
 and what it made frozen afterwards (:func:`_collector_paused`): the
@@ -79,9 +80,19 @@ def start_backend():
     on_tensorflow = backend == "tensorflow"
     quiet = on_tensorflow and "tensorflow" not in sys.modules and not _tf_log_level_set_by_user()
     importing = "keras" not in sys.modules
-    with _collector_paused() if importing else contextlib.nullcontext():  # see the module's docstring
+    if on_tensorflow:
+        from ._compilation_cache import xla_programs_directory
+
+        xla_programs = xla_programs_directory(_stderr_to_devnull)  # read by TensorFlow as it lists its devices
+    else:
+        xla_programs = contextlib.nullcontext()
+    with _collector_paused() if importing else contextlib.nullcontext(), xla_programs:  # see the module's docstring
         if not quiet:
             limit_backend_threads()
+            if on_tensorflow:
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
         else:
             os.environ["TF_CPP_MIN_LOG_LEVEL"] = os.environ[_QUIET_MARKER] = _QUIET_LEVEL
             with _stderr_to_devnull():

@@ -11,9 +11,13 @@ keeps these entries on disk, shared by every process of the machine:
   (``jax.export``, :class:`ExportedFunction`, see ``_jax_trainer``), so that
   a new process neither traces nor compiles a shape any process compiled
   before;
-- TensorFlow: the traced training function of each shape the graph executor
-  runs (its FunctionDefs, :class:`StoredGraphFunction`, see
-  ``_tensorflow_trainer``), so that a new process does not trace it again.
+- TensorFlow: the traced training function of each shape (its
+  FunctionDefs, :class:`StoredGraphFunction`, see ``_tensorflow_trainer``),
+  so that a new process does not trace it again; and for the XLA-compiled
+  ones, the programs TensorFlow's XLA writes to its persistent cache, handed
+  to it through a directory private to the process
+  (:func:`xla_programs_directory`, :class:`_KeepsXlaPrograms`), so that a new
+  process does not compile them again either.
 
 Owns where the cache lives and when it is on (:func:`settings`), and the
 store (:class:`FileStore`): one file an entry, written atomically (a
@@ -406,13 +410,20 @@ class StoredGraphFunction(_ResolvedPerSignature):
     Anything that does not hold (no store, an entry that does not parse, a
     capture that is not one of ``variables``, variables of other shapes or
     dtypes) means tracing, as without a cache.
+
+    ``xla``: the function is XLA-compiled (``jit_compile=True``). TensorFlow's
+    XLA keys a compiled program on the function's name, so such a function
+    is registered under a name that depends only on its entry's key, and run
+    as read back even in the process that traced it; the program XLA writes
+    for it is kept in the store too (:class:`_KeepsXlaPrograms`).
     """
 
-    def __init__(self, function, key, variables):
+    def __init__(self, function, key, variables, xla=False):
         super().__init__()
         self._function = function
         self._key = key
         self._variables = list(variables)
+        self._xla = xla
 
     def _signature(self, args):
         import tensorflow as tf
@@ -426,10 +437,22 @@ class StoredGraphFunction(_ResolvedPerSignature):
         blob = _store.get(key)
         if blob is not None:
             with contextlib.suppress(Exception):  # an entry that does not load: trace again
-                return self._read_back(blob)
+                return self._run_read_back(blob, key)
         with contextlib.suppress(Exception):  # what cannot be stored runs as it is
-            _store.put(key, self._trace_and_serialize(args))
+            blob = self._trace_and_serialize(args)
+            _store.put(key, blob)
+            if self._xla:  # under the names the next process gives it: XLA's program then matches
+                return self._run_read_back(blob, key)
         return self._function
+
+    def _run_read_back(self, blob, key):
+        if not self._xla:
+            return self._read_back(blob)
+        suffix = "_sksnn_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        call = self._read_back(blob, suffix=suffix)
+        if not call.function_name.endswith(suffix):  # the name was taken in this process: XLA compiles it here
+            return call
+        return _KeepsXlaPrograms(call, key, fallback=self._function)
 
     def _trace_and_serialize(self, args):
         import json
@@ -451,7 +474,7 @@ class StoredGraphFunction(_ResolvedPerSignature):
         header = json.dumps(header).encode()
         return len(header).to_bytes(4, "little") + header + library.SerializeToString()
 
-    def _read_back(self, blob):
+    def _read_back(self, blob, suffix=None):
         import ast
         import json
 
@@ -467,7 +490,7 @@ class StoredGraphFunction(_ResolvedPerSignature):
         library = function_pb2.FunctionDefLibrary()
         library.ParseFromString(blob[4 + size :])
         ctx = context.context()
-        names = _register_under_fresh_names(library, ctx)
+        names = _register_under_fresh_names(library, ctx, suffix)
         # removed from TensorFlow's context with this object, as a traced function's are with it
         weakref.finalize(self, _remove_functions, ctx, list(names.values()))
         main = names[header["main"]]
@@ -477,6 +500,9 @@ class StoredGraphFunction(_ResolvedPerSignature):
 
         def call(*args):
             flat = [tf.convert_to_tensor(a) for a in tf.nest.flatten(args)]
+            if self._xla:  # called as an op of its own name, as TensorFlow calls a traced function: XLA compiles it
+                results = context.context().call_function(main.encode(), flat + handles, len(outputs))
+                return tf.nest.pack_sequence_as(structure, results)
             # the thread's options, as a traced function's call takes them (see _tensorflow_trainer)
             options = context.context().function_call_options.config_proto_serialized
             results = gen_functional_ops.stateful_partitioned_call(
@@ -484,26 +510,29 @@ class StoredGraphFunction(_ResolvedPerSignature):
             )
             return tf.nest.pack_sequence_as(structure, results)
 
+        call.function_name = main
         return call
 
 
 _registered = 0  # functions this process registered from the store: a suffix of their own each
 
 
-def _register_under_fresh_names(library, ctx):
+def _register_under_fresh_names(library, ctx, suffix=None):
     """Register a library's FunctionDefs with TensorFlow's context under new names; ``{old name: new name}``.
 
     Every function, and every reference to one in the library's nodes (a
     loop's body and condition, a branch), gets a suffix no other function of
     the process has, so a function read back never collides with one this
-    process traced. A library that registers gradients is refused (sksnn's
-    traced loop has none).
+    process traced: ``suffix`` when no function of the process has a name
+    with it yet (the same in every process), else a number of its own. A
+    library that registers gradients is refused (sksnn's traced loop has none).
     """
     global _registered
     if library.registered_gradients or library.gradient:
         raise ValueError("a library with gradient functions")
-    _registered += 1
-    suffix = f"_sksnn_stored_{_registered}"
+    if suffix is None or any(ctx.has_function(f.signature.name + suffix) for f in library.function):
+        _registered += 1
+        suffix = f"_sksnn_stored_{_registered}"
     names = {f.signature.name: f.signature.name + suffix for f in library.function}
 
     def rename(attr):
@@ -525,6 +554,169 @@ def _register_under_fresh_names(library, ctx):
     for function in library.function:
         ctx.add_function_def(function)
     return names
+
+
+_xla_directory = None  # TensorFlow's persistent XLA cache directory, private to this process (or None)
+_silenced = contextlib.nullcontext  # where TensorFlow's C++ lines do not reach stderr (set with the directory)
+_XLA_FLAG = "--tf_xla_persistent_cache_directory"
+
+
+@contextlib.contextmanager
+def xla_programs_directory(silenced):
+    """Around TensorFlow's start: its XLA keeps the programs it compiles in a directory private to this process.
+
+    TensorFlow's persistent XLA cache writes its entries in place and fails a
+    call whose entry does not parse, so it is not shared between processes:
+    each process gets an empty directory of its own (removed as it exits), and
+    sksnn's store, which is safe to share, carries the programs between
+    processes (:class:`_KeepsXlaPrograms`). TensorFlow reads ``TF_XLA_FLAGS``
+    once, as it first lists its devices, inside the block; the variable is
+    restored after it, so child processes (joblib's workers) make their own.
+    Nothing is set when the cache is off, when TensorFlow was imported
+    before, or when the user's ``TF_XLA_FLAGS`` names a persistent cache.
+    ``silenced``: a context in which TensorFlow's C++ lines do not reach
+    stderr (``_backend``'s), for the first call of a placed program.
+    """
+    global _xla_directory, _silenced
+    import sys
+
+    flags = os.environ.get("TF_XLA_FLAGS")
+    if settings()[0] is None or "tensorflow" in sys.modules or "tf_xla_persistent_cache" in (flags or ""):
+        yield
+        return
+    import atexit
+    import shutil
+
+    try:
+        directory = tempfile.mkdtemp(prefix="sksnn-xla-")
+    except OSError:
+        yield
+        return
+    atexit.register(shutil.rmtree, directory, True)
+    os.environ["TF_XLA_FLAGS"] = f"{flags or ''} {_XLA_FLAG}={directory}".strip()
+    try:
+        yield
+        _xla_directory, _silenced = directory, silenced
+    finally:
+        if flags is None:
+            os.environ.pop("TF_XLA_FLAGS", None)
+        else:
+            os.environ["TF_XLA_FLAGS"] = flags
+
+
+class _KeepsXlaPrograms:
+    """A read-back XLA function whose first call takes its program from the store, or puts it there.
+
+    Before the first call, the program stored under the function's key (a file
+    of TensorFlow's persistent XLA cache, named by the function's name and its
+    HLO's hash) is written into this process's directory
+    (:func:`xla_programs_directory`), where TensorFlow's XLA looks for it
+    before compiling; TensorFlow compares the whole HLO with the entry's, so a
+    program that does not match is compiled again, never run. After the first
+    call, a program TensorFlow wrote there is stored. Reading an entry makes
+    TensorFlow log two error-level lines (a text-format parse it tries first,
+    and XLA's loader comparing CPU feature names, e.g. ``+prefer-no-gather``);
+    the key holds the machine's CPU features, and the first call runs with
+    file descriptor 2 sent to ``/dev/null`` when a program was placed. A
+    placed program TensorFlow cannot load fails its call before it runs (and
+    TensorFlow remembers the failure for that name): the placed files are
+    removed and ``fallback``, the traced function, runs instead.
+    """
+
+    def __init__(self, call, key, fallback):
+        self._call = call
+        self.function_name = call.function_name
+        self._key = "tf-xla:" + repr((key, _cpu_features()))
+        self._fallback = fallback
+        self._first = True
+
+    def __call__(self, *args):
+        directory = _xla_directory
+        if not self._first or directory is None or _store is None:
+            return self._call(*args)
+        self._first = False
+        before = _listing(directory)
+        placed = self._place(directory, before)
+        if placed:
+            with _silenced():
+                try:
+                    result = self._call(*args)
+                except Exception:  # noqa: BLE001  (a program that does not load: compile as without it)
+                    for name in placed:
+                        with contextlib.suppress(OSError):
+                            os.remove(os.path.join(directory, name))
+                    with contextlib.suppress(Exception):
+                        _store.put(self._key, b"")  # no program: the next process compiles and stores one
+                    self._call = self._fallback
+                    return self._call(*args)
+        else:
+            result = self._call(*args)
+        written = sorted(_listing(directory) - before - set(placed))
+        if written:
+            with contextlib.suppress(Exception):  # unreadable: not kept
+                _store.put(self._key, _pack_files(directory, written))
+        return result
+
+    def _place(self, directory, present):
+        """Write the stored program's files into ``directory``; their names (none if nothing is stored)."""
+        blob = _store.get(self._key)
+        if blob is None:
+            return []
+        try:
+            files = _unpack_files(blob)
+        except Exception:  # noqa: BLE001  (an entry of another layout: compile again)
+            return []
+        for name, data in files.items():
+            if name in present:
+                continue
+            with contextlib.suppress(OSError):
+                descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".placing-")
+                with os.fdopen(descriptor, "wb") as file:
+                    file.write(data)
+                os.replace(temporary, os.path.join(directory, name))
+        return list(files)
+
+
+def _listing(directory):
+    try:
+        return {name for name in os.listdir(directory) if not name.startswith(".")}
+    except OSError:
+        return set()
+
+
+def _pack_files(directory, names):
+    """``names`` in ``directory`` as one entry: for each, its name's and data's lengths, then both."""
+    parts = []
+    for name in names:
+        with open(os.path.join(directory, name), "rb") as file:
+            data = file.read()
+        encoded = os.path.basename(name).encode()
+        parts += [len(encoded).to_bytes(2, "little"), len(data).to_bytes(8, "little"), encoded, data]
+    return b"".join(parts)
+
+
+def _unpack_files(blob):
+    files, at = {}, 0
+    while at < len(blob):
+        size = int.from_bytes(blob[at : at + 2], "little")
+        length = int.from_bytes(blob[at + 2 : at + 10], "little")
+        name = blob[at + 10 : at + 10 + size].decode()
+        if os.path.basename(name) != name or name.startswith(".") or at + 10 + size + length > len(blob):
+            raise ValueError("not an entry of program files")
+        files[name] = blob[at + 10 + size : at + 10 + size + length]
+        at += 10 + size + length
+    return files
+
+
+def _cpu_features():
+    """The machine's CPU and its features (an XLA program is compiled for them), as Linux lists them."""
+    import platform
+
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith(("flags", "Features")):
+                return platform.machine(), hashlib.sha256(line.encode()).hexdigest()[:16]
+    return platform.machine(), platform.processor()
 
 
 def _remove_functions(ctx, names):

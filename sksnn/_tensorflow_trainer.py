@@ -3,7 +3,8 @@
 One ``tf.function`` (a ``tf.while_loop`` over a chunk's slots) runs Keras'
 ``train_step`` batch after batch on the network's variables and applies
 MLP's stopping rule at each epoch's end (:func:`chunk_trainer`), its traced
-form kept on disk (``_compilation_cache.StoredGraphFunction``); in the
+form (and, XLA-compiled, its program) kept on disk
+(``_compilation_cache.StoredGraphFunction``); in the
 scope of a user's ``tf.distribute.MirroredStrategy`` each step runs once per
 replica (``_distribution.StrategyReplicas``). The loop is XLA-compiled only
 for fits whose work repays it: TensorFlow never frees what XLA compiled.
@@ -94,11 +95,12 @@ def _chunk_function(network, xla):
     # and autograph's conversion of this function's source (parsing and
     # rewriting it) cost ~0.3 s of every process's first fit.
     function = tf.function(train_sksnn_chunk, jit_compile=xla, reduce_retracing=True, autograph=False)
-    if xla or mirrored is not None or network.pool_key is None:
+    if mirrored is not None or network.pool_key is None:
         return function
     # The traced loop of each shape is kept on disk: a new process that trains
-    # a shape any process trained before does not trace it again.
-    return StoredGraphFunction(function, ("train_chunk", network.pool_key), network.traced_variables())
+    # a shape any process trained before does not trace it again (nor, with
+    # XLA, compile it again).
+    return StoredGraphFunction(function, ("train_chunk", network.pool_key, xla), network.traced_variables(), xla=xla)
 
 
 class ChunkTrainer:

@@ -132,6 +132,10 @@ print("hits", 0 if store is None else store.hits, "misses", 0 if store is None e
 """
 
 
+# Run in a new process's `before`: its fit is XLA-compiled (on TensorFlow), whatever its size.
+FORCE_XLA = "from sksnn import _trainer; _trainer._COMPILE_WORTH = 0  # this fit XLA-compiled\n"
+
+
 def _clean_environment():
     """This process's environment less the cache's settings and TensorFlow's log level (conftest sets it)."""
     prefixes = ("SKSNN_COMPILATION", "JAX_COMPILATION", "TF_CPP_MIN_LOG_LEVEL", "SKSNN_SET_TF_CPP")
@@ -190,12 +194,17 @@ def test_corrupted_entries_mean_a_recompilation_not_a_failed_fit(tmp_path):
     assert misses == 0 and hits > 0  # rewritten by the recompilation
 
 
-def test_two_processes_filling_the_cache_at_once_both_train_correctly(tmp_path):
+@pytest.mark.parametrize("before", ["", "xla"])
+def test_two_processes_filling_the_cache_at_once_both_train_correctly(tmp_path, before):
+    if before:
+        if ON_JAX:
+            pytest.skip("TensorFlow's XLA programs")
+        before = FORCE_XLA
     cache = tmp_path / "cache"
-    reference, _, _, _ = _fit_in_new_process(tmp_path, "off", "off")
+    reference, _, _, _ = _fit_in_new_process(tmp_path, "off", "off", before=before)
     env = _clean_environment()
     env.update(KERAS_BACKEND=keras.backend.backend(), SKSNN_COMPILATION_CACHE=str(cache))
-    code = FIT.format(before="", after="")
+    code = FIT.format(before=before, after="")
     runs = [
         subprocess.Popen(
             [sys.executable, "-c", code, str(tmp_path / f"p{i}.npy")],
@@ -207,11 +216,11 @@ def test_two_processes_filling_the_cache_at_once_both_train_correctly(tmp_path):
     ]
     for run in runs:
         _, stderr = run.communicate(timeout=300)
-        assert run.returncode == 0 and stderr == b""
+        assert run.returncode == 0 and (stderr == b"" or before and _nothing_about_the_cache(stderr))
     import numpy as np
 
     assert all((np.load(tmp_path / f"p{i}.npy") == reference).all() for i in range(3))
-    again, hits, misses, _ = _fit_in_new_process(tmp_path, "after", cache)
+    again, hits, misses, _ = _fit_in_new_process(tmp_path, "after", cache, before=before)
     assert misses == 0 and (again == reference).all()
 
 
@@ -267,8 +276,102 @@ def test_a_changed_training_module_or_version_is_a_miss_not_a_wrong_function(tmp
     assert hits == 0 or ON_JAX  # (JAX's executables are keyed by JAX, on the lowered program)
 
 
+# ------------------------------------------------------------------ TensorFlow's XLA programs, in new processes
+XLA_STATE = """
+import os
+xla = _compilation_cache._xla_directory
+print("xla directory:", xla, "programs:", None if xla is None else len(os.listdir(xla)))
+print("TF_XLA_FLAGS:", os.environ.get("TF_XLA_FLAGS"))
+"""
+
+
+def _nothing_about_the_cache(stderr):
+    """No line of TensorFlow's about reading or writing the cache's programs (nor any error-level line).
+
+    TensorFlow 2.16 writes info lines about XLA ("Compiled cluster using XLA!")
+    before its logging is set up, whatever its log level: XLA's, not the cache's.
+    """
+    stderr = stderr.decode() if isinstance(stderr, bytes) else stderr
+    lines = stderr.splitlines()
+    return not any(line.startswith(("E0", "F0", "W0")) or "Traceback" in line for line in lines) and not any(
+        word in stderr for word in ("XlaSerializedCacheEntry", "cpu_aot_loader", "persistent", "Error")
+    )
+
+
+def _xla_state(result):
+    line = next(line for line in result.stdout.splitlines() if line.startswith("xla directory:"))
+    directory, programs = line.split()[2], line.split()[4]
+    return (None if directory == "None" else directory), (None if programs == "None" else int(programs))
+
+
+@tf_only
+def test_a_new_process_loads_the_xla_program_another_compiled_and_trains_the_same(tmp_path):
+    cache = tmp_path / "cache"
+    reference, *_ = _fit_in_new_process(tmp_path, "off", "off", before=FORCE_XLA)
+    first, _, _, result = _fit_in_new_process(tmp_path, "first", cache, before=FORCE_XLA, after=XLA_STATE)
+    directory, programs = _xla_state(result)
+    assert programs >= 1  # TensorFlow's XLA wrote its program to the process's own directory
+    assert not os.path.exists(directory)  # removed as the process ended
+    assert "TF_XLA_FLAGS: None" in result.stdout  # not inherited by the process's children
+    second, hits, misses, result = _fit_in_new_process(tmp_path, "second", cache, before=FORCE_XLA, after=XLA_STATE)
+    assert misses == 0 and hits >= 2  # the traced loop and its program, read back
+    assert (first == reference).all() and (second == reference).all()
+    assert _nothing_about_the_cache(result.stderr)  # TensorFlow's lines about reading the program are not the user's
+
+
+@tf_only
+def test_an_xla_program_tensorflow_cannot_load_means_a_compilation_not_a_failed_fit(tmp_path):
+    cache = tmp_path / "cache"
+    reference, *_ = _fit_in_new_process(tmp_path, "first", cache, before=FORCE_XLA)
+    damaged = 0
+    for name in os.listdir(cache):  # each program rewritten whole (its checksum holds) as what XLA cannot load
+        path = cache / name
+        payload = path.read_bytes()[len(_compilation_cache._MAGIC) + _compilation_cache._DIGEST_SIZE :]
+        try:
+            files = _compilation_cache._unpack_files(payload)
+        except Exception:
+            continue
+        if files and all(n.startswith("xla_compile_cache") for n in files):
+            names = [n for n in files]
+            (tmp_path / "programs").mkdir(exist_ok=True)
+            for n in names:
+                (tmp_path / "programs" / n).write_bytes(b"not an XLA program")
+            payload = _compilation_cache._pack_files(str(tmp_path / "programs"), names)
+            path.write_bytes(_compilation_cache._MAGIC + _compilation_cache._DIGEST(payload).digest() + payload)
+            damaged += 1
+    assert damaged >= 1
+    again, _, _, result = _fit_in_new_process(tmp_path, "again", cache, before=FORCE_XLA)
+    assert (again == reference).all() and _nothing_about_the_cache(result.stderr)
+    healed, *_ = _fit_in_new_process(tmp_path, "healed", cache, before=FORCE_XLA)  # compiles, stores anew
+    assert (healed == reference).all()
+
+
+@tf_only
+def test_a_persistent_xla_cache_the_user_set_is_left_to_tensorflow(tmp_path):
+    theirs = f"--tf_xla_persistent_cache_directory={tmp_path / 'theirs'}"
+    _, _, _, result = _fit_in_new_process(
+        tmp_path, "fit", tmp_path / "ours", before=FORCE_XLA, after=XLA_STATE, extra_env={"TF_XLA_FLAGS": theirs}
+    )
+    assert _xla_state(result)[0] is None
+    assert f"TF_XLA_FLAGS: {theirs}" in result.stdout
+    assert len(os.listdir(tmp_path / "theirs")) >= 1
+
+
+def test_program_files_pack_and_unpack_and_a_name_with_a_path_is_refused(tmp_path):
+    (tmp_path / "a.pb").write_bytes(b"first")
+    (tmp_path / "b.pb").write_bytes(b"")
+    packed = _compilation_cache._pack_files(str(tmp_path), ["a.pb", "b.pb"])
+    assert _compilation_cache._unpack_files(packed) == {"a.pb": b"first", "b.pb": b""}
+    assert _compilation_cache._unpack_files(b"") == {}
+    bad = len(b"../x").to_bytes(2, "little") + (1).to_bytes(8, "little") + b"../x" + b"!"
+    with pytest.raises(ValueError):
+        _compilation_cache._unpack_files(bad)
+    with pytest.raises(ValueError):
+        _compilation_cache._unpack_files(packed[:-2])  # truncated
+
+
 # ------------------------------------------------------------------ TensorFlow's stored functions, in process
-def _stored_step(store_key, a, b):
+def _stored_step(store_key, a, b, xla=False):
     """A traced function capturing two variables, as sksnn's chunk loop captures the network's."""
     import tensorflow as tf
 
@@ -278,7 +381,24 @@ def _stored_step(store_key, a, b):
         b.assign(b + x * a)
         return {"out": b.value * 2.0, "sum": tf.reduce_sum(x)}
 
-    return StoredGraphFunction(tf.function(step, autograph=False), store_key, [a, b])
+    return StoredGraphFunction(tf.function(step, autograph=False, jit_compile=xla), store_key, [a, b], xla=xla)
+
+
+@tf_only
+def test_xla_functions_of_one_key_alive_at_once_each_run_on_their_own_variables(tmp_path, monkeypatch):
+    # Read back under a name that depends on the key alone; a second one alive
+    # at the same time takes a name of its own instead of colliding.
+    import numpy as np
+
+    monkeypatch.setattr(_compilation_cache, "_store", FileStore(str(tmp_path), max_bytes=2**20))
+    x = np.arange(3.0)
+    first = _stored_step("xla step", keras.Variable(np.ones(3)), keras.Variable(np.zeros(3)), xla=True)
+    second = _stored_step("xla step", keras.Variable(np.full(3, 2.0)), keras.Variable(np.ones(3)), xla=True)
+    np.testing.assert_array_equal(first(x)["out"], 2 * x)
+    np.testing.assert_array_equal(second(x)["out"], 2 * (1 + 2 * x))
+    np.testing.assert_array_equal(first(x)["out"], 4 * x)
+    names = {call.function_name for function in (first, second) for call in function._calls.values()}
+    assert len(names) == 2
 
 
 @tf_only
