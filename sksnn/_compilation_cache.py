@@ -43,6 +43,7 @@ set is left to JAX, as configured.
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import tempfile
@@ -126,16 +127,9 @@ class FileStore:
             return
         try:
             os.makedirs(self.directory, exist_ok=True)
-            descriptor, temporary = tempfile.mkstemp(dir=self.directory, prefix=".writing-", suffix=".tmp")
         except OSError:
             return
-        try:
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(_MAGIC + _DIGEST(value).digest() + value)
-            os.replace(temporary, self._path(key))
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.remove(temporary)
+        if not _write_whole(self._path(key), _MAGIC + _DIGEST(value).digest() + value):
             return
         self._written += len(value)
         if self._written > self.max_bytes // 16:  # check the bound now and then, not on every write
@@ -167,6 +161,23 @@ class FileStore:
             return sum(1 for name in os.listdir(self.directory) if name.endswith(_SUFFIX))
         except OSError:
             return 0
+
+
+def _write_whole(path, data):
+    """Write ``data`` to ``path`` through a temporary file renamed into place: readers see all of it or none."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".writing-", suffix=".tmp")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        return False
+    return True
 
 
 _store = None  # the FileStore of this process once the backend started with the cache on
@@ -667,13 +678,8 @@ class _KeepsXlaPrograms:
         except Exception:  # noqa: BLE001  (an entry of another layout: compile again)
             return []
         for name, data in files.items():
-            if name in present:
-                continue
-            with contextlib.suppress(OSError):
-                descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=".placing-")
-                with os.fdopen(descriptor, "wb") as file:
-                    file.write(data)
-                os.replace(temporary, os.path.join(directory, name))
+            if name not in present:
+                _write_whole(os.path.join(directory, name), data)  # whole: a Ctrl-C leaves no half program
         return list(files)
 
 
@@ -708,6 +714,7 @@ def _unpack_files(blob):
     return files
 
 
+@functools.cache  # the same for the whole process: /proc/cpuinfo is read once
 def _cpu_features():
     """The machine's CPU and its features (an XLA program is compiled for them), as Linux lists them."""
     import platform
